@@ -1,0 +1,49 @@
+//! The command line: one file per command.
+
+pub mod diff;
+pub mod top;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// What a command ends with, as the exit-code contract in GUIDE.md spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success, or "no leak" for `check`.
+    Ok = 0,
+    /// `check` found a leak.
+    Leak = 1,
+    /// The command failed.
+    Error = 2,
+    /// `check` could not decide.
+    Inconclusive = 3,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        ExitCode::from(o as u8)
+    }
+}
+
+/// Find the memory that grows until a service dies.
+#[derive(Debug, Parser)]
+#[command(name = "leakwatch", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Top(top::TopArgs),
+    Diff(diff::DiffArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Top(a) => top::run(a),
+        Command::Diff(a) => diff::run(a),
+    }
+}

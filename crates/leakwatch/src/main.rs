@@ -1,0 +1,21 @@
+//! leakwatch: find the memory that grows until a service dies.
+//!
+//! This file only wires: parse the arguments, run the command, map its result
+//! to an exit code (0 no leak / success, 1 leak, 2 error, 3 inconclusive).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!("leakwatch: error: {err:#}");
+            cli::Outcome::Error.into()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Flat and cumulative values per function, line, file or stack.

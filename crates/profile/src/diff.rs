@@ -1,0 +1,1 @@
+//! Differences between two profiles with pprof's `-diff_base` semantics.
