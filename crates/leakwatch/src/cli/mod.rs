@@ -1,7 +1,10 @@
 //! The command line: one file per command.
 
+pub mod analyze;
+pub mod check;
 pub mod diff;
 pub mod top;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -38,6 +41,9 @@ pub struct Cli {
 enum Command {
     Top(top::TopArgs),
     Diff(diff::DiffArgs),
+    Watch(watch::WatchArgs),
+    Analyze(analyze::AnalyzeArgs),
+    Check(check::CheckArgs),
 }
 
 /// Runs the parsed command.
@@ -45,5 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Top(a) => top::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Watch(a) => watch::run(a),
+        Command::Analyze(a) => analyze::run(a),
+        Command::Check(a) => check::run(a),
     }
 }
