@@ -17,6 +17,7 @@ pub mod encode;
 pub mod error;
 pub mod intern;
 pub mod model;
+pub mod prune;
 pub mod validate;
 
 pub use decode::{decode, Limits};

@@ -1,0 +1,3 @@
+module leakwatch.test/heapgen
+
+go 1.19
