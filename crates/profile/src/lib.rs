@@ -15,13 +15,15 @@ pub mod decode;
 pub mod diff;
 pub mod encode;
 pub mod error;
+pub mod index;
 pub mod intern;
 pub mod model;
 pub mod prune;
 pub mod validate;
 
 pub use decode::{decode, Limits};
-pub use encode::encode_gzip;
+pub use encode::{encode, encode_gzip};
 pub use error::DecodeError;
+pub use index::IdIndex;
 pub use intern::Interner;
 pub use model::*;

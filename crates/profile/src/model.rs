@@ -200,6 +200,12 @@ pub struct MemStats {
     pub num_gc: u64,
     /// Number of GC cycles forced by the application.
     pub num_forced_gc: u64,
+    /// Number of pointer lookups performed by the runtime (always 0 today).
+    pub lookups: u64,
+    /// Whether `GODEBUG` GC debugging was on.
+    pub debug_gc: bool,
+    /// Peak resident set size of the process (`# MaxRSS`, Linux only).
+    pub max_rss: u64,
 }
 
 impl Profile {

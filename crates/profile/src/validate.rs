@@ -1,1 +1,122 @@
-//! Structural validation of a decoded profile.
+//! Structural validation of a decoded profile: the string table starts with
+//! `""`, ids are nonzero and unique, every reference resolves, and every
+//! sample has one value per sample type. [`crate::decode`] runs it, so code
+//! downstream can index without checking.
+
+use crate::{DecodeError, IdIndex, Profile, StrIdx};
+
+/// Checks `profile` and returns the id indices it built on the way.
+pub fn validate(profile: &Profile) -> Result<Indices, DecodeError> {
+    let p = profile;
+    match p.strings.first() {
+        None => return Err(DecodeError::StringTableMissing),
+        Some(s) if !s.is_empty() => {
+            return Err(DecodeError::StringTableStart {
+                found: crate::error::shorten(s, 80),
+            })
+        }
+        Some(_) => {}
+    }
+    let strings = Strings(p.strings.len());
+
+    for (i, t) in p.sample_types.iter().enumerate() {
+        strings.check(t.ty, || format!("sample_type[{i}] type"))?;
+        strings.check(t.unit, || format!("sample_type[{i}] unit"))?;
+    }
+    if let Some(t) = &p.period_type {
+        strings.check(t.ty, || "period_type type".into())?;
+        strings.check(t.unit, || "period_type unit".into())?;
+    }
+    strings.check(p.drop_frames, || "drop_frames".into())?;
+    strings.check(p.keep_frames, || "keep_frames".into())?;
+    strings.check(p.default_sample_type, || "default_sample_type".into())?;
+    strings.check(p.doc_url, || "doc_url".into())?;
+    for (i, &c) in p.comments.iter().enumerate() {
+        strings.check(c, || format!("comment[{i}]"))?;
+    }
+
+    let mappings = IdIndex::of_mappings(&p.mappings)?;
+    for m in &p.mappings {
+        strings.check(m.filename, || format!("mapping {} filename", m.id))?;
+        strings.check(m.build_id, || format!("mapping {} build_id", m.id))?;
+    }
+    let functions = IdIndex::of_functions(&p.functions)?;
+    for f in &p.functions {
+        strings.check(f.name, || format!("function {} name", f.id))?;
+        strings.check(f.system_name, || format!("function {} system_name", f.id))?;
+        strings.check(f.filename, || format!("function {} filename", f.id))?;
+    }
+    let locations = IdIndex::of_locations(&p.locations)?;
+    for l in &p.locations {
+        if l.mapping_id != 0 && mappings.get(l.mapping_id).is_none() {
+            return Err(DecodeError::DanglingMapping {
+                location: l.id,
+                mapping: l.mapping_id,
+            });
+        }
+        for line in &l.lines {
+            if line.function_id != 0 && functions.get(line.function_id).is_none() {
+                return Err(DecodeError::DanglingFunction {
+                    location: l.id,
+                    function: line.function_id,
+                });
+            }
+        }
+    }
+
+    let expected = p.sample_types.len();
+    for (i, s) in p.samples.iter().enumerate() {
+        if s.values.len() != expected {
+            return Err(DecodeError::ValueCount {
+                sample: i,
+                found: s.values.len(),
+                expected,
+            });
+        }
+        for &id in &s.location_ids {
+            if locations.get(id).is_none() {
+                return Err(DecodeError::DanglingLocation { sample: i, id });
+            }
+        }
+        for (j, l) in s.labels.iter().enumerate() {
+            strings.check(l.key, || format!("sample {i} label {j} key"))?;
+            strings.check(l.str, || format!("sample {i} label {j} str"))?;
+            strings.check(l.num_unit, || format!("sample {i} label {j} num_unit"))?;
+        }
+    }
+    Ok(Indices {
+        mappings,
+        locations,
+        functions,
+    })
+}
+
+/// The id indices of a validated profile.
+#[derive(Debug, Clone)]
+pub struct Indices {
+    /// Mapping id → position in [`Profile::mappings`].
+    pub mappings: IdIndex,
+    /// Location id → position in [`Profile::locations`].
+    pub locations: IdIndex,
+    /// Function id → position in [`Profile::functions`].
+    pub functions: IdIndex,
+}
+
+/// The string table's length, to check indices against.
+struct Strings(usize);
+
+impl Strings {
+    /// `what` is built only on failure: it is called for every sample label.
+    #[inline]
+    fn check(&self, index: StrIdx, what: impl FnOnce() -> String) -> Result<(), DecodeError> {
+        if (index as usize) < self.0 {
+            Ok(())
+        } else {
+            Err(DecodeError::StringIndex {
+                what: what(),
+                index,
+                len: self.0,
+            })
+        }
+    }
+}
