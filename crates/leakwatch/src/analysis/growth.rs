@@ -1,0 +1,326 @@
+//! Whether one series grows: the trend over the whole window, the trend in
+//! its recent part, and whether the growth is big enough to matter.
+//!
+//! Machida et al. (2013) found that a bare Mann–Kendall test calls far too
+//! many memory series leaks. Three guards answer that here: the
+//! autocorrelation correction in [`stats::trend`], a second test on the most
+//! recent third of the window (a cache that warmed up and then stayed flat
+//! fails it), and a floor on the size of the change.
+
+use std::ops::Range;
+
+use super::stats::{self, Trend};
+
+/// The knobs of [`assess`], with the values leakwatch uses in
+/// [`Thresholds::BYTES`] and [`Thresholds::COUNT`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Significance level of the whole-window trend test.
+    pub alpha: f64,
+    /// Significance level of the recent-part trend test.
+    pub alpha_recent: f64,
+    /// The recent part is this last fraction of the window's time span...
+    pub recent_fraction: f64,
+    /// ...but never fewer than this many points.
+    pub min_recent_points: usize,
+    /// The recent slope must be at least this fraction of the whole slope:
+    /// growth that has slowed to a trickle is a plateau being approached.
+    pub recent_min_ratio: f64,
+    /// Fewer points than this and the series says nothing either way.
+    pub min_points: usize,
+    /// The change over the window (slope × span) must reach this fraction of
+    /// the series' median level...
+    pub min_relative_change: f64,
+    /// ...and this absolute amount (bytes, or goroutines).
+    pub min_absolute_change: f64,
+}
+
+impl Thresholds {
+    /// For byte series: RSS, heap totals.
+    pub const BYTES: Thresholds = Thresholds {
+        alpha: 0.01,
+        alpha_recent: 0.05,
+        recent_fraction: 1.0 / 3.0,
+        min_recent_points: 5,
+        recent_min_ratio: 1.0 / 3.0,
+        min_points: 15,
+        min_relative_change: 0.05,
+        min_absolute_change: 1024.0 * 1024.0,
+    };
+
+    /// For goroutine counts.
+    pub const COUNT: Thresholds = Thresholds {
+        min_relative_change: 0.10,
+        min_absolute_change: 20.0,
+        ..Thresholds::BYTES
+    };
+}
+
+/// What a series does over the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Grows significantly, still grows recently, and by enough to matter.
+    Growing,
+    /// Grew, but not in the recent part of the window: warm-up, then flat.
+    Plateaued,
+    /// Grows significantly and recently, but by too little to matter yet.
+    Slight,
+    /// No significant upward trend.
+    Flat,
+}
+
+/// The verdict on one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// Trend over the whole window; slopes are per second.
+    pub whole: Trend,
+    /// Trend over the recent part.
+    pub recent: Option<Trend>,
+    /// Median value over the window.
+    pub level: f64,
+    /// Time span covered, seconds.
+    pub span: f64,
+    /// The slope times the span: how much the series grew by the trend.
+    pub change: f64,
+    /// The conclusion.
+    pub shape: Shape,
+}
+
+impl Assessment {
+    /// Whether the series leaks.
+    pub fn growing(&self) -> bool {
+        self.shape == Shape::Growing
+    }
+}
+
+/// Why a series could not be assessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooFew {
+    /// Points available.
+    pub have: usize,
+    /// Points needed.
+    pub need: usize,
+}
+
+/// Assesses the series `(t, y)` (seconds, values) split into `segments`
+/// (index ranges; one per process lifetime).
+pub fn assess(
+    t: &[f64],
+    y: &[f64],
+    segments: &[Range<usize>],
+    th: &Thresholds,
+) -> Result<Assessment, TooFew> {
+    let n = t.len();
+    if n < th.min_points {
+        return Err(TooFew {
+            have: n,
+            need: th.min_points,
+        });
+    }
+    let (bt, by, bsegs) = bin_segments(t, y, segments, stats::MAX_POINTS);
+    let whole = stats::trend(&bt, &by, &bsegs).ok_or(TooFew {
+        have: n,
+        need: th.min_points,
+    })?;
+    let span = t[n - 1] - t[0];
+    let level = stats::median(&mut y.to_vec()).unwrap_or(0.0);
+    let change = whole.slope * span;
+
+    // The recent part: the last third of the time span, but at least
+    // `min_recent_points` points, pairs still only within segments.
+    let cutoff_t = t[n - 1] - span * th.recent_fraction;
+    let by_time = t.partition_point(|&x| x < cutoff_t);
+    let from = by_time.min(n.saturating_sub(th.min_recent_points));
+    let recent_segs: Vec<Range<usize>> = segments
+        .iter()
+        .filter(|s| s.end > from)
+        .map(|s| s.start.max(from)..s.end)
+        .collect();
+    let (rt, ry, rsegs) = bin_segments(t, y, &recent_segs, stats::MAX_POINTS);
+    let recent = stats::trend(&rt, &ry, &rsegs);
+
+    let shape = if !whole.rising(th.alpha) {
+        Shape::Flat
+    } else if !recent
+        .as_ref()
+        .is_some_and(|r| r.rising(th.alpha_recent) && r.slope >= th.recent_min_ratio * whole.slope)
+    {
+        Shape::Plateaued
+    } else if change < th.min_absolute_change || change < th.min_relative_change * level.abs() {
+        Shape::Slight
+    } else {
+        Shape::Growing
+    };
+    Ok(Assessment {
+        whole,
+        recent,
+        level,
+        span,
+        change,
+        shape,
+    })
+}
+
+/// Bins each segment of a long series in proportion to its length so that
+/// the total stays near `max`; short series pass through unchanged. Returns
+/// the points and the segments' ranges in the binned series.
+fn bin_segments(
+    t: &[f64],
+    y: &[f64],
+    segments: &[Range<usize>],
+    max: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<Range<usize>>) {
+    let total: usize = segments.iter().map(|s| s.len()).sum();
+    let mut bt = Vec::new();
+    let mut by = Vec::new();
+    let mut out = Vec::new();
+    for s in segments {
+        let budget = if total <= max {
+            s.len()
+        } else {
+            (max * s.len() / total).max(2)
+        };
+        let (st, sy) = stats::bin_medians(&t[s.clone()], &y[s.clone()], budget);
+        let start = bt.len();
+        bt.extend(st);
+        by.extend(sy);
+        out.push(start..bt.len());
+    }
+    (bt, by, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random sequence in [-1, 1), so the tests'
+    /// noise is the same on every run.
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn secs(n: usize, step: f64) -> Vec<f64> {
+        (0..n).map(|i| i as f64 * step).collect()
+    }
+
+    const MIB: f64 = 1024.0 * 1024.0;
+
+    fn run(t: &[f64], y: &[f64]) -> Assessment {
+        assess(t, y, &[0..t.len()], &Thresholds::BYTES).unwrap()
+    }
+
+    #[test]
+    fn slow_linear_leak_is_growing() {
+        // 6 hours of one-minute samples: 100 MiB plus 2 MiB/h, ±3 MiB noise.
+        let t = secs(361, 60.0);
+        let e = noise(361, 1);
+        let y: Vec<f64> = t
+            .iter()
+            .zip(&e)
+            .map(|(t, e)| 100.0 * MIB + 2.0 * MIB * t / 3600.0 + 3.0 * MIB * e)
+            .collect();
+        let a = run(&t, &y);
+        assert_eq!(a.shape, Shape::Growing, "{a:?}");
+        let per_hour = a.whole.slope * 3600.0 / MIB;
+        assert!((1.7..2.3).contains(&per_hour), "{per_hour}");
+        assert!(a.whole.slope_low < a.whole.slope && a.whole.slope < a.whole.slope_high);
+    }
+
+    #[test]
+    fn noisy_flat_series_is_flat() {
+        for seed in 1..20 {
+            let t = secs(200, 1.0);
+            let y: Vec<f64> = noise(200, seed)
+                .iter()
+                .map(|e| 50.0 * MIB + 5.0 * MIB * e)
+                .collect();
+            let a = run(&t, &y);
+            assert_ne!(a.shape, Shape::Growing, "seed {seed}: {a:?}");
+        }
+    }
+
+    #[test]
+    fn warm_up_then_plateau_is_not_a_leak() {
+        // Fills for the first 15 s (or 30 s) of 60, then flat with a
+        // little noise.
+        for fill in [15.0, 30.0] {
+            let t = secs(60, 1.0);
+            let e = noise(60, 7);
+            let y: Vec<f64> = t
+                .iter()
+                .zip(&e)
+                .map(|(&t, e)| 5.0 * MIB + 2.0 * MIB * (t / fill).min(1.0) + 0.02 * MIB * e)
+                .collect();
+            let a = run(&t, &y);
+            assert_ne!(a.shape, Shape::Growing, "fill {fill}: {a:?}");
+            if fill == 30.0 {
+                assert!(a.whole.rising(0.01), "the whole window rises: {a:?}");
+                assert_eq!(a.shape, Shape::Plateaued, "{a:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sawtooth_of_restarts_is_growing_when_split() {
+        // Three lifetimes, each growing from 20 to 80 MiB before a restart.
+        let t = secs(90, 60.0);
+        let y: Vec<f64> = (0..90)
+            .map(|i| 20.0 * MIB + 2.0 * MIB * (i % 30) as f64)
+            .collect();
+        let segs = [0..30, 30..60, 60..90];
+        let whole = assess(&t, &y, &[0..90], &Thresholds::BYTES).unwrap();
+        assert_ne!(whole.shape, Shape::Growing, "unsplit, the drops hide it");
+        let split = assess(&t, &y, &segs, &Thresholds::BYTES).unwrap();
+        assert_eq!(split.shape, Shape::Growing, "{split:?}");
+        assert!((split.whole.slope * 60.0 / MIB - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn tiny_growth_is_slight_not_a_leak() {
+        // Rises steadily, but by 200 KiB on a 500 MiB process.
+        let t = secs(100, 1.0);
+        let y: Vec<f64> = t.iter().map(|t| 500.0 * MIB + 2048.0 * t).collect();
+        assert_eq!(run(&t, &y).shape, Shape::Slight);
+    }
+
+    #[test]
+    fn too_few_points_are_refused() {
+        let t = secs(3, 1.0);
+        let y = [1.0, 2.0, 3.0];
+        assert_eq!(
+            assess(&t, &y, &[0..3], &Thresholds::BYTES),
+            Err(TooFew { have: 3, need: 15 })
+        );
+    }
+
+    #[test]
+    fn a_week_of_minutes_is_binned_and_fast() {
+        let n = 7 * 24 * 60;
+        let t = secs(n, 60.0);
+        let e = noise(n, 3);
+        let y: Vec<f64> = t
+            .iter()
+            .zip(&e)
+            .map(|(t, e)| 1e9 + 1e6 * t / 3600.0 + 2e7 * e)
+            .collect();
+        let started = std::time::Instant::now();
+        let a = run(&t, &y);
+        assert_eq!(a.shape, Shape::Growing);
+        assert!(a.whole.n <= stats::MAX_POINTS);
+        assert!(
+            started.elapsed().as_secs_f64() < 2.0,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
