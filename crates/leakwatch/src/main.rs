@@ -4,6 +4,7 @@
 //! to an exit code (0 no leak / success, 1 leak, 2 error, 3 inconclusive).
 
 mod cli;
+mod render;
 mod units;
 
 use std::process::ExitCode;
