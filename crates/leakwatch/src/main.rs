@@ -4,6 +4,8 @@
 //! to an exit code (0 no leak / success, 1 leak, 2 error, 3 inconclusive).
 
 mod cli;
+mod probe;
+mod recording;
 mod render;
 mod units;
 

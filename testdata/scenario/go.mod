@@ -1,0 +1,3 @@
+module leakwatch.test/scenario
+
+go 1.19
