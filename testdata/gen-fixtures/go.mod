@@ -1,0 +1,3 @@
+module leakwatch/gen-fixtures
+
+go 1.19
