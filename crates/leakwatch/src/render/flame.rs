@@ -91,31 +91,11 @@ impl Exporter<FlameDiff<'_>> for Svg {
     }
 }
 
-/// Index of the sample type called `name` in `p`, or its default. `which`
-/// names the profile in the error.
-pub fn sample_index(p: &Profile, name: Option<&str>, which: &str) -> anyhow::Result<usize> {
-    if p.sample_types.is_empty() {
-        anyhow::bail!("the {which} profile has no sample types");
-    }
-    match name {
-        Some(name) => p
-            .sample_type_names()
-            .iter()
-            .position(|&t| t == name)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the {which} profile has no sample type {name:?} (it has {})",
-                    p.sample_type_names().join(", ")
-                )
-            }),
-        None => {
-            let default = p.str(p.default_sample_type);
-            Ok(p.sample_type_names()
-                .iter()
-                .position(|&t| !default.is_empty() && t == default)
-                .unwrap_or(p.sample_types.len() - 1))
-        }
-    }
+/// Index of the sample type `spec` in `p` (pprof's `-sample_index`
+/// spelling), or its default. `which` names the profile in the error.
+fn sample_index(p: &Profile, spec: Option<&str>, which: &str) -> anyhow::Result<usize> {
+    leakwatch_profile::aggregate::sample_index(p, spec)
+        .map_err(|e| anyhow::anyhow!("the {which} profile: {e}"))
 }
 
 /// The profile's stacks, root first and joined by `;`, with the summed value
@@ -177,4 +157,23 @@ pub fn frame_name(name: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// Draws the differential flame graph of `base` → `new` for `sample_type`
+/// (pprof's `-sample_index`; `None` for the default) and writes it to
+/// `path`: the `--flame FILE` option of `leakwatch diff`.
+pub fn write(
+    path: &std::path::Path,
+    base: &Profile,
+    new: &Profile,
+    sample_type: Option<&str>,
+    title: &str,
+) -> anyhow::Result<()> {
+    let svg = Svg.export(&FlameDiff {
+        title,
+        base,
+        new,
+        sample_type,
+    })?;
+    super::write_output(path, "--flame", &svg)
 }

@@ -470,8 +470,71 @@ fn flame_rejects_a_missing_sample_type() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("no sample type \"alloc_space\"")
+        err.contains("the base profile")
+            && err.contains("\"alloc_space\"")
             && err.contains("inuse_objects, inuse_space"),
         "{err}"
     );
+}
+
+/// A full report from the fixtures, written to
+/// `target/test-artifacts/report-fixture.html` for a look in a browser.
+#[test]
+fn fixture_report_is_self_contained() {
+    use super::html::{EventRow, Report, SiteRow};
+    use super::Html;
+    let (base, new) = flame_profiles();
+    let report = Report {
+        target: "orders-api (pid 311)".into(),
+        verdict: "leak".into(),
+        kinds: vec!["heap".into()],
+        summary:
+            "Heap grows 38 MiB/h; 94% of it is main.newEntry ← main.(*cache).get (main.go:31)."
+                .into(),
+        facts: vec![("window".into(), "6h (73 samples)".into())],
+        sparkline: Some(super::sparkline::sparkline(&[1.0, 2.0, 3.0, 5.0, 8.0], 40)),
+        memory_svg: Some(Svg.export(&leaking_memory_plot()).unwrap()),
+        flame_svg: Some(
+            Svg.export(&FlameDiff {
+                title: "heap growth",
+                base: &base,
+                new: &new,
+                sample_type: None,
+            })
+            .unwrap(),
+        ),
+        sites: vec![SiteRow {
+            function: "<script>alert(1)</script>".into(),
+            file: Some("/src/main.go".into()),
+            line: Some(27),
+            stack: vec!["main.newEntry".into(), "main.(*cache).get".into()],
+            first: "40 MiB".into(),
+            last: "400 MiB".into(),
+            slope: "38 MiB".into(),
+            share: 0.94,
+        }],
+        events: vec![EventRow {
+            time: "2026-11-26T16:00:00Z".into(),
+            kind: "restart".into(),
+            detail: "pid 311 → 342".into(),
+        }],
+        ..Default::default()
+    };
+    let page = String::from_utf8(Html.export(&report).unwrap()).unwrap();
+    assert!(
+        !page.contains("<script"),
+        "no script element, not even from inferno"
+    );
+    assert!(
+        !page.contains("http://") || !page.contains("src=\"http"),
+        "nothing fetched"
+    );
+    assert!(page.contains("<svg"), "the memory chart is inline");
+    assert!(
+        page.contains("src=\"data:image/svg+xml;base64,"),
+        "the flame graph is a data: image"
+    );
+    let dir = artifacts();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("report-fixture.html"), page).unwrap();
 }
