@@ -6,7 +6,8 @@
 //
 // It writes DIR/heap1.pb.gz and DIR/heap2.pb.gz (protobuf, as served by
 // /debug/pprof/heap) and DIR/heap1.txt and DIR/heap2.txt (the legacy text
-// form, /debug/pprof/heap?debug=1) of the same moments.
+// form, /debug/pprof/heap?debug=1) of the same moments, and
+// DIR/goroutine.pb.gz.
 //
 // MemProfileRate is 1, so every allocation is recorded and the profile's
 // numbers are exact rather than sampled estimates.
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 )
 
 // Record every allocation: the oracle tests compare exact numbers.
@@ -133,12 +135,16 @@ func phase(c *cache, round int) {
 }
 
 func write(dir, name string, debug int) {
+	profile := "heap"
+	if strings.HasPrefix(name, "goroutine") {
+		profile = "goroutine"
+	}
 	f, err := os.Create(filepath.Join(dir, name))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "heapgen:", err)
 		os.Exit(1)
 	}
-	if err := pprof.Lookup("heap").WriteTo(f, debug); err != nil {
+	if err := pprof.Lookup(profile).WriteTo(f, debug); err != nil {
 		fmt.Fprintln(os.Stderr, "heapgen:", err)
 		os.Exit(1)
 	}
@@ -168,5 +174,7 @@ func main() {
 	keep = keep[len(keep)/3:]
 	phase(c, 2)
 	snapshot(*out, 2)
+	// A profile of another kind, which must not be diffed against a heap.
+	write(*out, "goroutine.pb.gz", 0)
 	runtime.KeepAlive(c)
 }

@@ -7,6 +7,7 @@ mod cli;
 mod probe;
 mod recording;
 mod render;
+mod source;
 mod units;
 
 use std::process::ExitCode;

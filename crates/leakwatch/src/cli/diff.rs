@@ -1,17 +1,154 @@
-//! `leakwatch diff BASE NEW`.
+//! `leakwatch diff BASE NEW` and `leakwatch diff URL --wait DURATION`.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use leakwatch_profile::diff::{diff, diff_profile};
+use leakwatch_profile::{encode_gzip, Limits, Profile};
+
+use crate::cli::top::TableArgs;
 use crate::cli::Outcome;
+use crate::render::table::Kind;
+use crate::source::Source;
+use crate::units::{format_duration, parse_duration};
 
 /// Show what grew between two heap profiles, like `go tool pprof -diff_base`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  leakwatch diff old.pb.gz new.pb.gz
+  leakwatch diff --by line -n 20 old.pb.gz new.pb.gz
+  leakwatch diff http://localhost:6060/debug/pprof/heap --wait 10m
+  leakwatch diff old.pb.gz new.pb.gz --output diff.pb.gz && go tool pprof -top diff.pb.gz
+
+Values are new minus base, as with `go tool pprof -diff_base`; rows are
+sorted by growth, largest increase first.")]
 pub struct DiffArgs {
-    /// The older profile.
+    /// The older profile: a file, `-` for stdin, or an http(s) URL.
     pub base: String,
-    /// The newer profile.
+    /// The newer profile; leave out with `--wait` to fetch BASE (a URL) again.
     pub new: Option<String>,
+    /// Fetch the URL, wait this long (`30s`, `10m`, `1h`), fetch it again and
+    /// diff the two.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+    /// Also write the diff as a gzipped pprof profile (readable by
+    /// `go tool pprof`, which shows the same numbers).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub table: TableArgs,
 }
 
 /// Runs `diff`.
-pub fn run(_args: DiffArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
+    let limits = args.table.limits();
+    let base_source = Source::parse(&args.base);
+    let (base_name, new_name, base, new) = match (&args.new, args.wait) {
+        (Some(new_arg), None) => {
+            let new_source = Source::parse(new_arg);
+            if base_source == Source::Stdin && new_source == Source::Stdin {
+                bail!("BASE and NEW cannot both be `-`: standard input holds one profile");
+            }
+            // The two decodes are independent: run them side by side.
+            let (base, new) = std::thread::scope(|s| {
+                let base = s.spawn(|| base_source.load(&limits));
+                let new = new_source.load(&limits);
+                let base = base
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow!("decoding the base profile panicked")));
+                (base, new)
+            });
+            (
+                base_source.name().to_owned(),
+                new_source.name().to_owned(),
+                base?,
+                new?,
+            )
+        }
+        (None, Some(wait)) => {
+            if !base_source.is_url() {
+                bail!(
+                    "--wait needs an http(s) URL to fetch twice, got {:?}; to compare two files, give both: leakwatch diff BASE NEW",
+                    args.base
+                );
+            }
+            let (base, new) = fetch_twice(&base_source, wait, &limits)?;
+            let url = base_source.name();
+            (
+                format!("{url} (first fetch)"),
+                format!("{url} (after {})", format_duration(wait)),
+                base,
+                new,
+            )
+        }
+        (Some(_), Some(_)) => {
+            bail!("--wait fetches one URL twice; give either BASE NEW, or one URL with --wait")
+        }
+        (None, None) => bail!(
+            "diff needs two profiles (leakwatch diff BASE NEW) or one URL and --wait (leakwatch diff URL --wait 10m)"
+        ),
+    };
+
+    let context = || format!("cannot diff {base_name} and {new_name}");
+    let table = diff(&base, &new, &args.table.options()).with_context(context)?;
+    if let Some(path) = &args.output {
+        let merged = diff_profile(&base, &new).with_context(context)?;
+        write_profile(path, &merged)?;
+    }
+    args.table.print(&table, Kind::Diff);
+    Ok(Outcome::Ok)
+}
+
+fn write_profile(path: &PathBuf, profile: &Profile) -> anyhow::Result<()> {
+    std::fs::write(path, encode_gzip(profile)).with_context(|| {
+        format!(
+            "cannot write --output {}: check that the directory exists and is writable",
+            path.display()
+        )
+    })
+}
+
+/// Fetches and decodes `source` now and again after `wait`, showing a
+/// countdown on stderr when it is a terminal. The first profile is decoded
+/// before waiting, so that a wrong URL fails at once, not ten minutes later.
+fn fetch_twice(
+    source: &Source,
+    wait: Duration,
+    limits: &Limits,
+) -> anyhow::Result<(Profile, Profile)> {
+    let first = source.load(limits)?;
+    countdown(wait);
+    let second = source.load(limits)?;
+    Ok((first, second))
+}
+
+fn countdown(wait: Duration) {
+    let mut stderr = std::io::stderr();
+    let interactive = stderr.is_terminal();
+    let until = Instant::now() + wait;
+    if !interactive {
+        let _ = writeln!(
+            stderr,
+            "leakwatch: waiting {} before the second fetch",
+            format_duration(wait)
+        );
+        std::thread::sleep(wait);
+        return;
+    }
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        // Whole seconds, rounded up, so the display never shows 0s early.
+        let shown = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+        let _ = write!(stderr, "\r\x1b[Ksecond fetch in {}", format_duration(shown));
+        let _ = stderr.flush();
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+    }
+    let _ = write!(stderr, "\r\x1b[K");
+    let _ = stderr.flush();
 }

@@ -19,6 +19,7 @@ pub mod goroutine_plot;
 pub mod html;
 pub mod memory_plot;
 pub mod sparkline;
+pub mod table;
 mod time_axis;
 
 /// Writes `T` as the bytes of one file in one format.

@@ -1,0 +1,149 @@
+//! Where a profile comes from: a file, `-` for standard input, or an
+//! http(s) URL — read with bounded memory and decoded, every error naming
+//! the place.
+
+use std::fs::File;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use leakwatch_profile::{decode, Limits, Profile};
+
+/// A profile argument as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A path on disk.
+    File(String),
+    /// `-`: standard input.
+    Stdin,
+    /// An `http://` or `https://` URL, e.g. a `/debug/pprof/heap` endpoint.
+    Url(String),
+}
+
+impl Source {
+    /// Classifies a command-line argument.
+    pub fn parse(arg: &str) -> Source {
+        if arg == "-" {
+            Source::Stdin
+        } else if arg.starts_with("http://") || arg.starts_with("https://") {
+            Source::Url(arg.to_owned())
+        } else {
+            Source::File(arg.to_owned())
+        }
+    }
+
+    /// How errors name the source.
+    pub fn name(&self) -> &str {
+        match self {
+            Source::File(p) | Source::Url(p) => p,
+            Source::Stdin => "standard input",
+        }
+    }
+
+    /// Whether the source is a URL (only those can be fetched twice).
+    pub fn is_url(&self) -> bool {
+        matches!(self, Source::Url(_))
+    }
+
+    /// Reads the raw bytes. No input may exceed `limits.max_decompressed`:
+    /// compressed data is never larger than what it decompresses to, so a
+    /// larger input would be refused by the decoder anyway.
+    pub fn read(&self, limits: &Limits) -> anyhow::Result<Vec<u8>> {
+        let cap = limits.max_decompressed;
+        match self {
+            Source::File(path) => {
+                let file =
+                    File::open(Path::new(path)).with_context(|| format!("reading {path}"))?;
+                read_capped(file, cap).with_context(|| format!("reading {path}"))
+            }
+            Source::Stdin => {
+                let stdin = std::io::stdin();
+                if stdin.is_terminal() {
+                    return Err(anyhow!(
+                        "reading standard input: it is a terminal; pipe a profile into it, e.g. `curl -s URL | leakwatch top -`"
+                    ));
+                }
+                read_capped(stdin.lock(), cap).context("reading standard input")
+            }
+            Source::Url(url) => fetch(url, cap).with_context(|| format!("fetching {url}")),
+        }
+    }
+
+    /// Reads and decodes the profile.
+    pub fn load(&self, limits: &Limits) -> anyhow::Result<Profile> {
+        let bytes = self.read(limits)?;
+        decode(&bytes, limits).with_context(|| format!("reading {}", self.name()))
+    }
+}
+
+/// Reads all of `r`, refusing more than `cap` bytes.
+fn read_capped(r: impl Read, cap: u64) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    r.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(anyhow!(
+            "the input is larger than {cap} bytes, the --max-decompressed limit; raise the limit if the profile is genuine"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Fetches a profile over HTTP with bounded time and memory.
+// TODO(leakwatch): merge with probe::http::fetch once that is wired into
+// the binary; this is the minimal version `top URL` needs.
+fn fetch(url: &str, cap: u64) -> anyhow::Result<Vec<u8>> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_per_read(Some(Duration::from_secs(30)))
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    let mut response = agent.get(url).call()?;
+    let body = response.body_mut().with_config().limit(cap).read_to_vec()?;
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_classified() {
+        assert_eq!(Source::parse("-"), Source::Stdin);
+        assert_eq!(
+            Source::parse("http://h:6060/debug/pprof/heap"),
+            Source::Url("http://h:6060/debug/pprof/heap".into())
+        );
+        assert_eq!(
+            Source::parse("heap.pb.gz"),
+            Source::File("heap.pb.gz".into())
+        );
+    }
+
+    #[test]
+    fn missing_file_error_names_the_path() {
+        let err = Source::parse("/nonexistent/heap.pb.gz")
+            .load(&Limits::default())
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.starts_with("reading /nonexistent/heap.pb.gz: "),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn oversized_input_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![b'x'; 100]).unwrap();
+        let limits = Limits {
+            max_decompressed: 10,
+        };
+        let err = Source::parse(path.to_str().unwrap())
+            .load(&limits)
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("--max-decompressed"), "{err:#}");
+    }
+}

@@ -1,0 +1,295 @@
+//! `leakwatch top` and `diff` against `go tool pprof` on heap profiles of a
+//! real Go program (`testdata/heapgen`): the same rows, the same numbers.
+//!
+//! The program is built and run once per test run; every test then compares
+//! one view (granularity × sample type) of its profiles.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use support::pprof::{self, TopReport, TopRow};
+use support::{leakwatch, run_err, run_ok};
+
+/// The profiles heapgen wrote, in a directory that lives as long as the
+/// test process.
+struct Profiles {
+    dir: PathBuf,
+}
+
+impl Profiles {
+    fn get() -> &'static Profiles {
+        static PROFILES: OnceLock<Profiles> = OnceLock::new();
+        PROFILES.get_or_init(|| {
+            let bin = support::go_binary("heapgen");
+            // Kept for the whole run: tests read it concurrently.
+            let dir = support::scratch().keep();
+            run_ok(std::process::Command::new(bin).arg("-out").arg(&dir));
+            Profiles { dir }
+        })
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_owned()
+    }
+}
+
+/// Our table as pprof rows, and the JSON document.
+fn leakwatch_json(args: &[&str]) -> (Vec<TopRow>, Value) {
+    let out = run_ok(leakwatch().args(args).arg("--json"));
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"));
+    let rows = doc["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| TopRow {
+            name: r["name"].as_str().expect("name").to_owned(),
+            flat: r["flat"].as_i64().expect("flat"),
+            cum: r["cum"].as_i64().expect("cum"),
+        })
+        .collect();
+    (rows, doc)
+}
+
+fn oracle(args: &[&str]) -> TopReport {
+    let scratch = support::scratch();
+    pprof::top(scratch.path(), args)
+}
+
+/// `top` equals `pprof -top` row for row, in order, for the whole table.
+fn assert_top_matches(profile: &str, by: &str, pprof_flag: Option<&str>, sample_index: &str) {
+    let p = Profiles::get();
+    let file = p.path(profile);
+    let (ours, doc) = leakwatch_json(&["top", "--by", by, "-i", sample_index, &file]);
+    let mut pprof_args = vec!["-sample_index", sample_index];
+    pprof_args.extend(pprof_flag);
+    pprof_args.push(&file);
+    let theirs = oracle(&pprof_args);
+    assert_eq!(doc["total"].as_i64(), Some(theirs.total), "total");
+    assert_eq!(doc["sample_type"].as_str(), Some(sample_index));
+    assert!(
+        theirs.rows.len() >= 10,
+        "the profile should be rich enough for a top 10: {theirs:?}"
+    );
+    assert_eq!(
+        ours, theirs.rows,
+        "leakwatch top --by {by} -i {sample_index} differs from pprof -top {pprof_flag:?}"
+    );
+}
+
+#[test]
+fn top_by_function_inuse_space() {
+    assert_top_matches("heap2.pb.gz", "function", None, "inuse_space");
+}
+
+#[test]
+fn top_by_function_alloc_objects() {
+    assert_top_matches("heap2.pb.gz", "function", None, "alloc_objects");
+}
+
+#[test]
+fn top_by_line_inuse_space() {
+    assert_top_matches("heap2.pb.gz", "line", Some("-lines"), "inuse_space");
+}
+
+#[test]
+fn top_by_line_alloc_objects() {
+    assert_top_matches("heap1.pb.gz", "line", Some("-lines"), "alloc_objects");
+}
+
+#[test]
+fn top_by_file_inuse_space() {
+    assert_top_matches("heap2.pb.gz", "file", Some("-files"), "inuse_space");
+}
+
+#[test]
+fn top_by_file_alloc_objects() {
+    assert_top_matches("heap2.pb.gz", "file", Some("-files"), "alloc_objects");
+}
+
+#[test]
+fn top_defaults_to_inuse_space_and_ten_rows() {
+    let p = Profiles::get();
+    let out = run_ok(leakwatch().args(["top", &p.path("heap2.pb.gz")]));
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("inuse_space: total "), "{out}");
+    assert!(header.contains("showing 10 of "), "{out}");
+    let columns = lines.next().unwrap();
+    assert_eq!(
+        columns.split_whitespace().collect::<Vec<_>>(),
+        ["flat", "flat%", "sum%", "cum", "cum%"]
+    );
+    assert_eq!(lines.count(), 10, "{out}");
+    assert!(out.contains("main.allocLarge"), "{out}");
+}
+
+fn by_name(rows: &[TopRow]) -> BTreeMap<&str, (i64, i64)> {
+    let map: BTreeMap<_, _> = rows
+        .iter()
+        .map(|r| (r.name.as_str(), (r.flat, r.cum)))
+        .collect();
+    assert_eq!(map.len(), rows.len(), "names are unique: {rows:?}");
+    map
+}
+
+fn assert_diff_matches(by: &str, pprof_flag: Option<&str>, sample_index: &str) {
+    let p = Profiles::get();
+    let (base, new) = (p.path("heap1.pb.gz"), p.path("heap2.pb.gz"));
+    let (ours, doc) = leakwatch_json(&["diff", "--by", by, "-i", sample_index, &base, &new]);
+    let mut pprof_args = vec!["-sample_index", sample_index];
+    pprof_args.extend(pprof_flag);
+    pprof_args.extend(["-diff_base", &base, &new]);
+    let theirs = oracle(&pprof_args);
+    // pprof's total of a -diff_base report is the base's.
+    assert_eq!(doc["base_total"].as_i64(), Some(theirs.total), "base total");
+    let new_total = oracle(&["-sample_index", sample_index, &new]).total;
+    assert_eq!(doc["total"].as_i64(), Some(new_total), "new total");
+    assert!(theirs.rows.len() >= 10, "{theirs:?}");
+    // pprof sorts by |flat|, we by growth: compare as maps.
+    assert_eq!(
+        by_name(&ours),
+        by_name(&theirs.rows),
+        "diff --by {by} -i {sample_index}"
+    );
+    // Largest growth first.
+    let flats: Vec<i64> = ours.iter().map(|r| r.flat).collect();
+    assert!(flats.windows(2).all(|w| w[0] >= w[1]), "{flats:?}");
+}
+
+#[test]
+fn diff_by_function_inuse_space() {
+    assert_diff_matches("function", None, "inuse_space");
+}
+
+#[test]
+fn diff_by_line_alloc_space() {
+    assert_diff_matches("line", Some("-lines"), "alloc_space");
+}
+
+#[test]
+fn diff_by_file_inuse_objects() {
+    assert_diff_matches("file", Some("-files"), "inuse_objects");
+}
+
+#[test]
+fn diff_output_is_a_profile_pprof_reads_with_the_same_numbers() {
+    let p = Profiles::get();
+    let scratch = support::scratch();
+    let out = scratch.path().join("diff.pb.gz");
+    let out = out.to_str().unwrap();
+    let (base, new) = (p.path("heap1.pb.gz"), p.path("heap2.pb.gz"));
+    let (ours, doc) = leakwatch_json(&["diff", &base, &new, "--output", out]);
+    let theirs = oracle(&[out]);
+    assert_eq!(doc["base_total"].as_i64(), Some(theirs.total));
+    assert_eq!(by_name(&ours), by_name(&theirs.rows));
+    // And leakwatch reads its own output back: top of the diff profile has
+    // the same flat and cum per node.
+    let (again, _) = leakwatch_json(&["top", out]);
+    assert_eq!(by_name(&again), by_name(&ours));
+}
+
+#[test]
+fn legacy_text_profile_has_pprofs_totals_and_real_names() {
+    let p = Profiles::get();
+    let text = p.path("heap2.txt");
+    let (ours, doc) = leakwatch_json(&["top", &text]);
+    let theirs = oracle(&[&text]);
+    assert_eq!(doc["total"].as_i64(), Some(theirs.total), "total");
+    // pprof cannot name the functions of a text profile without the binary;
+    // leakwatch reads the `#` comment lines and must.
+    assert!(
+        theirs.rows.iter().all(|r| r.name == "<unknown>"),
+        "{theirs:?}"
+    );
+    let names: Vec<&str> = ours.iter().map(|r| r.name.as_str()).collect();
+    for f in [
+        "main.allocLarge",
+        "main.(*cache).get",
+        "main.allocMedium",
+        "main.recurse",
+        "main.ping",
+    ] {
+        assert!(names.contains(&f), "{f} missing from {names:?}");
+    }
+}
+
+#[test]
+fn text_and_protobuf_of_one_moment_agree() {
+    let p = Profiles::get();
+    for sample_index in ["inuse_space", "alloc_objects"] {
+        let (from_text, text_doc) =
+            leakwatch_json(&["top", "-i", sample_index, &p.path("heap2.txt")]);
+        let (from_proto, proto_doc) =
+            leakwatch_json(&["top", "-i", sample_index, &p.path("heap2.pb.gz")]);
+        assert_eq!(
+            text_doc["total"], proto_doc["total"],
+            "{sample_index} totals"
+        );
+        // The program's own functions have the same flat and cum in both.
+        let mine = |rows: &[TopRow]| -> BTreeMap<String, (i64, i64)> {
+            rows.iter()
+                .filter(|r| r.name.starts_with("main."))
+                .map(|r| (r.name.clone(), (r.flat, r.cum)))
+                .collect()
+        };
+        assert_eq!(mine(&from_text), mine(&from_proto), "{sample_index}");
+    }
+}
+
+#[test]
+fn stdin_and_errors_name_their_source() {
+    let p = Profiles::get();
+    let bytes = std::fs::read(p.path("heap2.pb.gz")).unwrap();
+    let mut child = leakwatch()
+        .args(["top", "--json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["total"].as_i64().unwrap() > 0);
+
+    let scratch = support::scratch();
+    let truncated = scratch.path().join("heap.pb.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run_err(leakwatch().args(["top"]).arg(&truncated));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("reading {}: ", truncated.display())),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+
+    let missing = scratch.path().join("nope.pb.gz");
+    let out = run_err(
+        leakwatch()
+            .args(["diff"])
+            .arg(&missing)
+            .arg(p.path("heap2.pb.gz")),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("reading {}", missing.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn diff_refuses_incompatible_profiles_naming_both() {
+    let p = Profiles::get();
+    let (goroutines, heap) = (p.path("goroutine.pb.gz"), p.path("heap2.pb.gz"));
+    let out = run_err(leakwatch().args(["diff", &goroutines, &heap]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("incompatible profiles"), "{stderr}");
+    assert!(stderr.contains(&heap), "{stderr}");
+    assert!(stderr.contains(&goroutines), "{stderr}");
+    assert!(stderr.contains("goroutine/count"), "{stderr}");
+}
