@@ -214,15 +214,25 @@ fn spawn_child(command: &[String]) -> anyhow::Result<Child> {
     let (program, args) = command
         .split_first()
         .context("no command given after `--`")?;
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => anyhow::anyhow!("cannot run `{program}`: not found"),
-            _ => anyhow::anyhow!("cannot run `{program}`: {e}"),
-        })
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The spawned service lives only as long as the watch: if
+            // leakwatch itself is killed (even with SIGKILL, when it cannot
+            // stop the child), the kernel kills the child too.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => anyhow::anyhow!("cannot run `{program}`: not found"),
+        _ => anyhow::anyhow!("cannot run `{program}`: {e}"),
+    })
 }
 
 fn signal_group(pgid: u32, signal: i32) {
