@@ -38,6 +38,10 @@ pub struct DiffArgs {
     /// `go tool pprof`, which shows the same numbers).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also draw a differential flame graph (SVG) to FILE: widths from NEW,
+    /// red where it grew, blue where it shrank.
+    #[arg(long, value_name = "FILE")]
+    pub flame: Option<PathBuf>,
     #[command(flatten)]
     pub table: TableArgs,
 }
@@ -97,6 +101,11 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.output {
         let merged = diff_profile(&base, &new).with_context(context)?;
         write_profile(path, &merged)?;
+    }
+    if let Some(path) = &args.flame {
+        let title = format!("{base_name} → {new_name}");
+        let sample = args.table.sample_index.as_deref();
+        crate::render::flame::write(path, &base, &new, sample, &title)?;
     }
     args.table.print(&table, Kind::Diff);
     Ok(Outcome::Ok)
