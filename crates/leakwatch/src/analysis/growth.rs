@@ -216,7 +216,13 @@ mod tests {
     const MIB: f64 = 1024.0 * 1024.0;
 
     fn run(t: &[f64], y: &[f64]) -> Assessment {
-        assess(t, y, &[0..t.len()], &Thresholds::BYTES).unwrap()
+        assess(
+            t,
+            y,
+            std::slice::from_ref(&(0..t.len())),
+            &Thresholds::BYTES,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -278,7 +284,7 @@ mod tests {
             .map(|i| 20.0 * MIB + 2.0 * MIB * (i % 30) as f64)
             .collect();
         let segs = [0..30, 30..60, 60..90];
-        let whole = assess(&t, &y, &[0..90], &Thresholds::BYTES).unwrap();
+        let whole = assess(&t, &y, std::slice::from_ref(&(0..90)), &Thresholds::BYTES).unwrap();
         assert_ne!(whole.shape, Shape::Growing, "unsplit, the drops hide it");
         let split = assess(&t, &y, &segs, &Thresholds::BYTES).unwrap();
         assert_eq!(split.shape, Shape::Growing, "{split:?}");
@@ -298,7 +304,7 @@ mod tests {
         let t = secs(3, 1.0);
         let y = [1.0, 2.0, 3.0];
         assert_eq!(
-            assess(&t, &y, &[0..3], &Thresholds::BYTES),
+            assess(&t, &y, std::slice::from_ref(&(0..3)), &Thresholds::BYTES),
             Err(TooFew { have: 3, need: 15 })
         );
     }

@@ -14,6 +14,12 @@
 
 use std::ops::Range;
 
+/// [`trend`] of a series that is one segment.
+pub fn trend_single(t: &[f64], y: &[f64]) -> Option<Trend> {
+    let whole = 0..t.len();
+    trend(t, y, std::slice::from_ref(&whole))
+}
+
 /// The two-sided 95% quantile of the standard normal distribution, Φ⁻¹(0.975).
 pub const Z_95: f64 = 1.959_963_984_540_054;
 
@@ -55,8 +61,8 @@ impl Trend {
 
 /// Mann–Kendall with the Hamed–Rao correction plus Theil–Sen, on points `t`
 /// (strictly increasing within each segment) and `y`, pairing only points of
-/// the same segment. Segments are index ranges into `t`/`y`; pass
-/// `&[0..n]` for one. Returns `None` when no segment has two points.
+/// the same segment. Segments are index ranges into `t`/`y`;
+/// [`trend_single`] is the one-segment case. Returns `None` when no segment has two points.
 pub fn trend(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<Trend> {
     assert_eq!(t.len(), y.len(), "trend: times and values differ in length");
     let mut s_total = 0.0;
@@ -348,7 +354,7 @@ mod tests {
         let y = [
             10.0, 12.0, 11.0, 14.0, 13.0, 15.0, 18.0, 16.0, 17.0, 20.0, 19.0, 22.0,
         ];
-        let tr = trend(&idx(y.len()), &y, &[0..y.len()]).unwrap();
+        let tr = trend_single(&idx(y.len()), &y).unwrap();
         assert_eq!(tr.s, 56.0);
         assert!(close(tr.var_s, 212.666_666_666_666_66, 1e-9), "{tr:?}");
         assert_eq!(tr.var_factor, 1.0);
@@ -364,7 +370,7 @@ mod tests {
     #[test]
     fn ties_reduce_the_variance() {
         let y = [1.0, 2.0, 2.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0];
-        let tr = trend(&idx(y.len()), &y, &[0..y.len()]).unwrap();
+        let tr = trend_single(&idx(y.len()), &y).unwrap();
         // n(n-1)(2n+5)/18 = 125; ties 3×(3·2·11) → −66/18, 2 pairs of two.
         let expected = (10.0 * 9.0 * 25.0 - 3.0 * 2.0 * 11.0 - 2.0 * (2.0 * 1.0 * 9.0)) / 18.0;
         assert!(close(tr.var_s / tr.var_factor, expected, 1e-12), "{tr:?}");
@@ -380,7 +386,7 @@ mod tests {
             .iter()
             .map(|&i| 0.05 * i + (i / 6.0).sin() * 2.0)
             .collect();
-        let tr = trend(&t, &y, &[0..n]).unwrap();
+        let tr = trend_single(&t, &y).unwrap();
         assert_eq!(tr.s, REF_AC_S);
         assert!(close(tr.var_s, REF_AC_VAR, 1e-6), "{tr:?} vs {REF_AC_VAR}");
         assert!(close(tr.p_value, REF_AC_P, 1e-4), "{tr:?} vs {REF_AC_P}");
@@ -402,7 +408,7 @@ mod tests {
     #[test]
     fn flat_series_has_no_trend() {
         let y = [5.0; 20];
-        let tr = trend(&idx(20), &y, &[0..20]).unwrap();
+        let tr = trend_single(&idx(20), &y).unwrap();
         assert_eq!(tr.s, 0.0);
         assert_eq!(tr.p_value, 1.0);
         assert_eq!(tr.slope, 0.0);
@@ -415,7 +421,7 @@ mod tests {
         // not count against the trend.
         let t = idx(20);
         let y: Vec<f64> = (0..20).map(|i| (i % 10) as f64).collect();
-        let one = trend(&t, &y, &[0..20]).unwrap();
+        let one = trend_single(&t, &y).unwrap();
         let two = trend(&t, &y, &[0..10, 10..20]).unwrap();
         assert!(!one.rising(0.01) || one.slope < 1.0);
         assert_eq!(two.s, 90.0);
@@ -425,7 +431,7 @@ mod tests {
 
     #[test]
     fn too_few_points_give_none() {
-        assert!(trend(&[1.0], &[1.0], &[0..1]).is_none());
+        assert!(trend_single(&[1.0], &[1.0]).is_none());
         assert!(trend(&[], &[], &[]).is_none());
     }
 
@@ -436,7 +442,7 @@ mod tests {
         let y: Vec<f64> = t.iter().map(|&i| 3.0 * i).collect();
         let (bt, by) = bin_medians(&t, &y, MAX_POINTS);
         assert!(bt.len() <= MAX_POINTS && bt.len() > MAX_POINTS / 2);
-        let tr = trend(&bt, &by, &[0..bt.len()]).unwrap();
+        let tr = trend_single(&bt, &by).unwrap();
         assert!(close(tr.slope, 3.0, 1e-9));
     }
 }

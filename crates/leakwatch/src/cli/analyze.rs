@@ -1,19 +1,19 @@
-//! `leakwatch analyze`: read a recording and give the verdict.
-//!
-//! For now it reads the recording and reports its window; the verdict
-//! itself (trends, sites, time to limit) is issue 4's work and plugs in where
-//! `inconclusive` is produced below.
+//! `leakwatch analyze DIR`: read a recording and give the verdict.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use anyhow::Context;
 
+use crate::analysis::{self, Decision};
 use crate::cli::Outcome;
-use crate::recording::{self, Event, Recording, Window};
+use crate::recording::Recording;
+use crate::render::verdict_text;
 use crate::units;
 
 /// Read a recording made by `leakwatch watch` and decide whether the target
-/// leaks.
+/// leaks, where, how fast, and when it reaches its memory limit. Exits 0 for
+/// no leak, 1 for a leak, 3 when the data cannot decide, 2 on error.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
     /// The recording directory.
@@ -23,77 +23,51 @@ pub struct AnalyzeArgs {
     /// Print the verdict as JSON (schema `leakwatch.verdict/1`).
     #[arg(long)]
     pub json: bool,
-}
 
-/// The verdict JSON, as far as it is computed today.
-#[derive(Debug, Serialize)]
-struct VerdictJson {
-    schema: &'static str,
-    verdict: &'static str,
-    kind: Vec<&'static str>,
-    summary: String,
-    window: Window,
-    rss: Option<()>,
-    heap: Option<()>,
-    goroutines: Option<()>,
-    limit: Option<()>,
-    sites: Vec<()>,
-    goroutine_sites: Vec<()>,
-    events: Vec<EventJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct EventJson {
-    time: recording::Timestamp,
-    kind: &'static str,
-    detail: String,
+    /// The memory limit to estimate the time to (e.g. 2GiB) [default: the
+    /// cgroup's memory.max from the recording, if any].
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_bytes)]
+    pub limit: Option<u64>,
 }
 
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
-    let rec = Recording::open(&args.dir)?;
-    let window = recording::window(&rec);
-    let summary = format!(
-        "No verdict yet: {} of recording ({} RSS samples, {} heap and {} goroutine profiles){}.",
-        units::format_duration(std::time::Duration::from_secs_f64(window.duration_seconds)),
-        window.rss_samples,
-        window.heap_profiles,
-        window.goroutine_profiles,
-        if rec.is_complete() {
-            ""
-        } else {
-            "; the watch is still running or was killed"
-        }
-    );
-    if args.json {
-        let verdict = VerdictJson {
-            schema: "leakwatch.verdict/1",
-            verdict: "inconclusive",
-            kind: Vec::new(),
-            summary,
-            window,
-            rss: None,
-            heap: None,
-            goroutines: None,
-            limit: None,
-            sites: Vec::new(),
-            goroutine_sites: Vec::new(),
-            events: rec
-                .events
-                .iter()
-                .filter(|e| !matches!(e.event, Event::End { .. } | Event::Unknown))
-                .map(|e| EventJson {
-                    time: e.time,
-                    kind: e.event.kind(),
-                    detail: e.detail.clone(),
-                })
-                .collect(),
-        };
+    analyze(&args.dir, args.limit, args.json)
+}
+
+/// Analyses the recording in `dir`, prints the verdict (text or JSON) and
+/// returns the outcome it maps to. `check` ends with this.
+pub fn analyze(dir: &Path, limit: Option<u64>, json: bool) -> anyhow::Result<Outcome> {
+    let rec = Recording::open(dir).context("cannot read the recording")?;
+    let obs = analysis::observe(&rec);
+    let verdict = analysis::decide(&obs, &analysis::Options { limit });
+    if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
-        println!("inconclusive — {summary}");
-        println!("window: {} → {}", window.start, window.end);
+        // The diff is evidence, not the verdict: if it cannot be computed
+        // the verdict still prints, with the reason.
+        let diff = obs.first_last_heap.as_ref().map(|(first, last)| {
+            verdict_text::first_last_diff(first, last)
+                .unwrap_or_else(|e| format!("(no diff: {e:#})"))
+        });
+        let stdout = std::io::stdout();
+        let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print!("{}", verdict_text::render(&verdict, diff.as_deref(), color));
+        if !rec.is_complete() {
+            println!(
+                "Note: {} has no end event: the watch is still running or was killed; this verdict covers what was recorded so far.",
+                dir.display()
+            );
+        }
     }
-    // Exit codes by verdict are `check`'s contract; `analyze` succeeded.
-    Ok(Outcome::Ok)
+    Ok(outcome(verdict.verdict))
+}
+
+/// The exit code contract: 0 no leak, 1 leak, 3 inconclusive.
+pub fn outcome(d: Decision) -> Outcome {
+    match d {
+        Decision::Leak => Outcome::Leak,
+        Decision::NoLeak => Outcome::Ok,
+        Decision::Inconclusive => Outcome::Inconclusive,
+    }
 }

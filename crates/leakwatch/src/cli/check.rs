@@ -1,12 +1,42 @@
-//! `leakwatch check`.
+//! `leakwatch check`: `watch`, then `analyze` — a CI gate for "this service
+//! does not leak under this load".
 
+use crate::cli::analyze;
+use crate::cli::watch::{self, WatchArgs};
 use crate::cli::Outcome;
+use crate::units;
 
-/// Not built yet.
+/// Watch a process (or a command it starts) for a while, then decide
+/// whether it leaks. Exits 0 for no leak, 1 for a leak, 3 when the data
+/// cannot decide (watch longer), 2 on error. Takes every `watch` flag; give
+/// `--duration`, or the watch lasts until the target exits or Ctrl-C.
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// The target and how to watch it, exactly as for `leakwatch watch`.
+    #[command(flatten)]
+    pub watch: WatchArgs,
+
+    /// Print the verdict as JSON (schema `leakwatch.verdict/1`).
+    #[arg(long)]
+    pub json: bool,
+
+    /// The memory limit to estimate the time to (e.g. 2GiB) [default: the
+    /// cgroup's memory.max, if any].
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_bytes)]
+    pub limit: Option<u64>,
+}
 
 /// Runs `check`.
-pub fn run(_args: CheckArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`check` is not implemented yet")
+pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
+    let summary = watch::record(&args.watch)?;
+    if !args.watch.quiet {
+        eprintln!(
+            "leakwatch: watch ended ({}): {} samples and {} profiles in {}",
+            summary.reason,
+            summary.samples,
+            summary.profiles_stored,
+            summary.dir.display()
+        );
+    }
+    analyze::analyze(&summary.dir, args.limit, args.json)
 }

@@ -1,0 +1,248 @@
+//! The verdict as text a person grasps in ten seconds: the decision, the
+//! growth rate, the time to the limit, the growing sites with their call
+//! chains, and the diff of the window's first and last heap profiles — what
+//! the seed's author ran by hand.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use leakwatch_profile::{aggregate, diff, Limits, Profile};
+
+use crate::analysis::verdict::{Decision, LeakKind, Limit, MemoryTrend, Verdict};
+use crate::render::table;
+use crate::units::{format_bytes, format_bytes_f64, format_duration};
+
+/// Rows of the first-versus-last diff shown.
+pub const DIFF_ROWS: usize = 10;
+
+/// Renders `v`; `diff` is the first-versus-last table (see
+/// [`first_last_diff`]); `color` adds ANSI colours to the verdict line.
+pub fn render(v: &Verdict, diff: Option<&str>, color: bool) -> String {
+    let mut out = String::new();
+    let (word, code) = match v.verdict {
+        Decision::Leak => ("LEAK", "1;31"),
+        Decision::NoLeak => ("NO LEAK", "1;32"),
+        Decision::Inconclusive => ("INCONCLUSIVE", "1;33"),
+    };
+    let word = if color {
+        format!("\x1b[{code}m{word}\x1b[0m")
+    } else {
+        word.to_owned()
+    };
+    let kinds: Vec<&str> = v.kind.iter().map(|k| kind_name(*k)).collect();
+    if kinds.is_empty() {
+        let _ = writeln!(out, "{word}");
+    } else {
+        let _ = writeln!(out, "{word} ({})", kinds.join(", "));
+    }
+    for line in wrap(&v.summary, 78) {
+        let _ = writeln!(out, "  {line}");
+    }
+    out.push('\n');
+
+    if let Some(h) = &v.heap {
+        let _ = writeln!(out, "  {:<11}{}", "heap", memory_line(&h.trend));
+    }
+    if let Some(r) = &v.rss {
+        let _ = writeln!(out, "  {:<11}{}", "RSS", memory_line(r));
+    }
+    if let Some(g) = &v.goroutines {
+        let _ = writeln!(
+            out,
+            "  {:<11}{} → {}   {:+.0}/h   p {}{}",
+            "goroutines",
+            g.first,
+            g.last,
+            g.slope_per_hour,
+            p_value(g.p_value),
+            if g.growing { "   growing" } else { "" }
+        );
+    }
+    if let Some(l) = &v.limit {
+        let _ = writeln!(out, "  {:<11}{}", "limit", limit_line(l));
+    }
+
+    if !v.sites.is_empty() {
+        out.push_str("\nGrowing heap sites (share of the growth, rate, where)\n");
+        for s in &v.sites {
+            let place = match (&s.file, s.line) {
+                (Some(f), Some(l)) => format!("  {f}:{l}"),
+                (Some(f), None) => format!("  {f}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:>4.0}%  {:>12}/h  {}{place}",
+                s.share * 100.0,
+                format!("+{}", format_bytes_f64(s.slope_bytes_per_hour)),
+                s.function
+            );
+            if s.stack.len() > 1 {
+                let _ = writeln!(out, "  {:24}← {}", "", s.stack[1..].join(" ← "));
+            }
+        }
+    }
+    if !v.goroutine_sites.is_empty() {
+        out.push_str("\nGrowing goroutine sites (share, rate, blocked in)\n");
+        for s in &v.goroutine_sites {
+            let _ = writeln!(
+                out,
+                "  {:>4.0}%  {:>+10.0}/h  {}   ({} → {})",
+                s.share * 100.0,
+                s.slope_per_hour,
+                s.function,
+                s.first,
+                s.last
+            );
+            if s.stack.len() > 1 {
+                let _ = writeln!(out, "  {:22}← {}", "", s.stack[1..].join(" ← "));
+            }
+        }
+    }
+    if let Some(d) = diff {
+        out.push_str("\nFirst versus last heap profile of the window\n");
+        for line in d.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let w = &v.window;
+    let _ = writeln!(
+        out,
+        "\nWindow {} → {} ({}): {} RSS samples, {} heap and {} goroutine profiles.",
+        w.start,
+        w.end,
+        format_duration(Duration::from_secs_f64(w.duration_seconds.max(0.0))),
+        w.rss_samples,
+        w.heap_profiles,
+        w.goroutine_profiles
+    );
+    let shown: Vec<_> = v
+        .events
+        .iter()
+        .filter(|e| e.kind != "scrape_error")
+        .take(10)
+        .collect();
+    let scrape_errors = v.events.iter().filter(|e| e.kind == "scrape_error").count();
+    for e in shown {
+        let _ = writeln!(out, "  {}  {}: {}", e.time, e.kind, e.detail);
+    }
+    if scrape_errors > 0 {
+        let _ = writeln!(
+            out,
+            "  {scrape_errors} profile fetch(es) failed (see --json events)."
+        );
+    }
+    out
+}
+
+fn kind_name(k: LeakKind) -> &'static str {
+    match k {
+        LeakKind::Heap => "heap",
+        LeakKind::Goroutines => "goroutines",
+        LeakKind::Native => "native",
+        LeakKind::Rss => "rss",
+    }
+}
+
+fn memory_line(t: &MemoryTrend) -> String {
+    format!(
+        "{} → {}   {}/h ({} – {})   p {}{}",
+        format_bytes(t.first_bytes as i64),
+        format_bytes(t.last_bytes as i64),
+        signed(t.slope_bytes_per_hour),
+        format_bytes_f64(t.slope_low),
+        format_bytes_f64(t.slope_high),
+        p_value(t.p_value),
+        if t.growing { "   growing" } else { "" }
+    )
+}
+
+fn signed(v: f64) -> String {
+    if v > 0.0 {
+        format!("+{}", format_bytes_f64(v))
+    } else {
+        format_bytes_f64(v)
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".to_owned()
+    } else {
+        format!("= {p:.3}")
+    }
+}
+
+fn limit_line(l: &Limit) -> String {
+    let source = if l.source == "cgroup" {
+        "cgroup memory.max"
+    } else {
+        "--limit"
+    };
+    let human = |s: f64| format_duration(Duration::from_secs_f64(s.max(0.0)));
+    let when = match (
+        l.time_to_limit_seconds,
+        l.time_to_limit_low_seconds,
+        l.time_to_limit_high_seconds,
+    ) {
+        (Some(t), Some(lo), Some(hi)) => {
+            format!(": reached in {} ({} – {})", human(t), human(lo), human(hi))
+        }
+        (Some(t), Some(lo), None) => format!(
+            ": reached in {} (at the soonest {}, perhaps never)",
+            human(t),
+            human(lo)
+        ),
+        (Some(t), None, _) => format!(": reached in {}", human(t)),
+        _ => String::new(),
+    };
+    format!("{} ({source}){when}", format_bytes(l.bytes as i64))
+}
+
+/// Greedy word wrap.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The top of `go tool pprof -diff_base first last` for the window's first
+/// and last heap profiles, in the `diff` command's table.
+pub fn first_last_diff(first: &Path, last: &Path) -> anyhow::Result<String> {
+    let read = |p: &Path| -> anyhow::Result<Profile> {
+        let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        leakwatch_profile::decode(&bytes, &Limits::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    };
+    let (base, new) = (read(first)?, read(last)?);
+    let opts = aggregate::Options {
+        sample_index: Some("inuse_space".to_owned()),
+        ..Default::default()
+    };
+    let t = diff::diff(&base, &new, &opts)?;
+    Ok(table::text(&t, table::Kind::Diff, DIFF_ROWS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_lines_short_and_words_whole() {
+        let lines = wrap("a bb ccc dddd eeeee", 8);
+        assert_eq!(lines, ["a bb ccc", "dddd", "eeeee"]);
+    }
+}
