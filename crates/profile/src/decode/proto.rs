@@ -18,7 +18,7 @@ use crate::{
 /// validated.
 pub(crate) fn decode_profile(buf: &[u8]) -> Result<Profile, DecodeError> {
     let mut p = Profile::default();
-    presize(buf, &mut p)?;
+    presize(buf, &mut p);
     let mut w = Wire::new(buf, 0);
     while !w.at_end() {
         let key = w.key("Profile")?;
@@ -57,16 +57,19 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<Profile, DecodeError> {
 
 /// Counts the repeated top-level messages so every vector is allocated once.
 /// Skipping a payload costs two varints, so this pass is cheap next to the
-/// decoding it saves reallocations in.
-fn presize(buf: &[u8], p: &mut Profile) -> Result<(), DecodeError> {
+/// decoding it saves reallocations in. It stops quietly at a defect: the
+/// decoding pass reports it with the field's name.
+fn presize(buf: &[u8], p: &mut Profile) {
     let mut counts = [0usize; 7];
     let mut w = Wire::new(buf, 0);
     while !w.at_end() {
-        let key = w.key("Profile")?;
+        let Ok(key) = w.key("Profile") else { break };
         if key.wire_type == LEN && (1..=6).contains(&key.field) {
             counts[key.field as usize] += 1;
         }
-        w.skip(key, "Profile")?;
+        if w.skip(key, "Profile").is_err() {
+            break;
+        }
     }
     p.sample_types.reserve_exact(counts[1]);
     p.samples.reserve_exact(counts[2]);
@@ -74,7 +77,6 @@ fn presize(buf: &[u8], p: &mut Profile) -> Result<(), DecodeError> {
     p.locations.reserve_exact(counts[4]);
     p.functions.reserve_exact(counts[5]);
     p.strings.reserve_exact(counts[6]);
-    Ok(())
 }
 
 /// The payload of an embedded message (or string) field.
@@ -87,7 +89,7 @@ fn msg<'a>(
     if key.wire_type != LEN {
         return Err(wire::wire_type(what, key, "2 (length-delimited)"));
     }
-    w.bytes(what)
+    w.bytes(what, key.offset)
 }
 
 #[inline]
@@ -126,7 +128,7 @@ fn str_list(
     match key.wire_type {
         VARINT => out.push(str_idx(w.varint(what)?, what, key.offset)?),
         LEN => {
-            let (data, base) = w.bytes(what)?;
+            let (data, base) = w.bytes(what, key.offset)?;
             let mut raw = Vec::new();
             packed(data, base, what, &mut raw, |v| v)?;
             out.reserve(raw.len());
@@ -151,7 +153,7 @@ fn int_list<T>(
     match key.wire_type {
         VARINT => out.push(convert(w.varint(what)?)),
         LEN => {
-            let (data, base) = w.bytes(what)?;
+            let (data, base) = w.bytes(what, key.offset)?;
             packed(data, base, what, out, convert)?;
         }
         _ => return Err(wire::wire_type(what, key, "0 (varint) or 2 (packed)")),

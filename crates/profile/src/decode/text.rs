@@ -505,7 +505,7 @@ fn heap_row<'a>(
         if count != 0 {
             // pprof's label is the average block size before unsampling,
             // from the in-use pair when present.
-            block_size = size / count;
+            block_size = size.checked_div(count).unwrap_or(0);
             if let Some(rate) = rate {
                 (count, size) = scale_heap_sample(count, size, rate);
             }

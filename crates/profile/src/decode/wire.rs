@@ -104,10 +104,15 @@ impl<'a> Wire<'a> {
         })
     }
 
-    /// A length-delimited payload and its absolute offset.
+    /// A length-delimited payload and its absolute offset; `key_offset`
+    /// (where the field starts) is what errors point at.
     #[inline]
-    pub(crate) fn bytes(&mut self, what: &'static str) -> Result<(&'a [u8], usize), DecodeError> {
-        let start = self.offset();
+    pub(crate) fn bytes(
+        &mut self,
+        what: &'static str,
+        key_offset: usize,
+    ) -> Result<(&'a [u8], usize), DecodeError> {
+        let start = key_offset;
         let len = self.varint(what)?;
         let left = self.buf.len() - self.pos;
         if len > left as u64 {
@@ -123,7 +128,7 @@ impl<'a> Wire<'a> {
     pub(crate) fn skip(&mut self, key: Key, what: &'static str) -> Result<(), DecodeError> {
         let width = match key.wire_type {
             VARINT => return self.varint(what).map(drop),
-            LEN => return self.bytes(what).map(drop),
+            LEN => return self.bytes(what, key.offset).map(drop),
             FIXED64 => 8,
             _ => 4,
         };
@@ -206,7 +211,7 @@ mod tests {
         // Claims 2^62 bytes with 1 byte present.
         let buf = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0x00];
         assert!(matches!(
-            Wire::new(&buf, 0).bytes("t"),
+            Wire::new(&buf, 0).bytes("t", 0),
             Err(DecodeError::Truncated { .. })
         ));
     }
