@@ -1,0 +1,523 @@
+//! Naming the frames of profiles that carry only addresses.
+//!
+//! `jemalloc_pprof` without its `symbolize` feature, and many C and C++
+//! profilers, write each location as an instruction address inside a
+//! mapping (a binary or library) and leave the function names to the reader.
+//! This module reads them from the binary's DWARF debug information (symbol
+//! table as a fallback), with inlined frames and demangled Rust and C++
+//! names, and adds them to the profile.
+//!
+//! The binary must be the very one that ran: when the mapping and the file
+//! both have a GNU build id they must be equal, or nothing is named and a
+//! [`Warning`] says why. Nothing here fails: a profile that cannot be
+//! symbolized stays usable, with addresses for names.
+//!
+//! ```no_run
+//! use leakwatch_profile::{decode, symbolize, Limits};
+//! let mut profile = decode(&std::fs::read("heap.pb.gz").unwrap(), &Limits::default()).unwrap();
+//! let report = symbolize::symbolize_if_needed(&mut profile, Some("target/release/service".as_ref()));
+//! for warning in &report.warnings {
+//!     eprintln!("warning: {warning}");
+//! }
+//! ```
+//!
+//! # Addresses
+//!
+//! A location's address is turned into the address the ELF file's symbols
+//! and DWARF use the way pprof does it: a mapping spanning the whole address
+//! space at offset 0 (what `jemalloc_pprof` writes) means the address is
+//! already a file address; otherwise `address - memory_start + file_offset`
+//! is an offset in the file, and the loadable segment holding that offset
+//! gives its virtual address — which handles position-independent
+//! executables and shared libraries loaded anywhere. Addresses are used as
+//! they are: profile.proto lets non-leaf addresses point inside the call
+//! instruction, and producers (jemalloc_pprof, Go, perf) already subtract one
+//! from return addresses, so subtracting again could name the wrong line.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectKind, ObjectSegment};
+
+use crate::model::{Function, Line, Mapping, Profile, StrIdx};
+
+/// Something symbolization could not do. The profile is still valid; the
+/// frames concerned keep their bare addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// The binary given is not the one the profile was taken from.
+    BuildIdMismatch {
+        /// The binary that was given.
+        binary: PathBuf,
+        /// Its build id.
+        binary_build_id: String,
+        /// The mapping's file name in the profile.
+        mapping: String,
+        /// The build id the profile records for it.
+        profile_build_id: String,
+    },
+    /// The binary could not be read or parsed.
+    Unreadable {
+        /// The binary.
+        binary: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Frames stay bare addresses because no binary was given for them and
+    /// the mapping's own path does not lead to a matching file.
+    NoBinary {
+        /// The mapping's file name in the profile.
+        mapping: String,
+        /// The build id the profile records for it ("" when none).
+        profile_build_id: String,
+        /// How many locations stay unnamed.
+        locations: usize,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::BuildIdMismatch {
+                binary,
+                binary_build_id,
+                mapping,
+                profile_build_id,
+            } => write!(
+                f,
+                "{} has build id {binary_build_id}, but the profile's {} has build id \
+                 {profile_build_id}: it is not the binary that ran, so its frames stay \
+                 unsymbolized (pass the matching binary with --binary)",
+                binary.display(),
+                or_unnamed(mapping),
+            ),
+            Warning::Unreadable { binary, reason } => write!(
+                f,
+                "cannot symbolize with {}: {reason}; frames stay unsymbolized",
+                binary.display()
+            ),
+            Warning::NoBinary {
+                mapping,
+                profile_build_id,
+                locations,
+            } => {
+                write!(
+                    f,
+                    "{locations} frame(s) in {} are bare addresses",
+                    or_unnamed(mapping)
+                )?;
+                if !profile_build_id.is_empty() {
+                    write!(f, " (build id {profile_build_id})")?;
+                }
+                write!(
+                    f,
+                    "; pass the binary that ran with --binary PATH to name them"
+                )
+            }
+        }
+    }
+}
+
+fn or_unnamed(mapping: &str) -> &str {
+    if mapping.is_empty() {
+        "unnamed mapping"
+    } else {
+        mapping
+    }
+}
+
+/// What [`symbolize`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Locations that got names.
+    pub symbolized: usize,
+    /// Locations that needed names and still have none.
+    pub unsymbolized: usize,
+    /// Why some stayed unnamed.
+    pub warnings: Vec<Warning>,
+}
+
+/// Whether any location has an address but no source lines.
+pub fn needs_symbolization(profile: &Profile) -> bool {
+    profile.locations.iter().any(needs_lines)
+}
+
+fn needs_lines(loc: &crate::model::Location) -> bool {
+    loc.lines.is_empty() && loc.address != 0
+}
+
+/// [`symbolize`] when some location lacks names; otherwise does nothing, so
+/// an already symbolized profile (every Go profile) passes through untouched.
+pub fn symbolize_if_needed(profile: &mut Profile, binary: Option<&Path>) -> Report {
+    if needs_symbolization(profile) {
+        symbolize(profile, binary)
+    } else {
+        Report::default()
+    }
+}
+
+/// Names the address-only locations of `profile`.
+///
+/// `binary`, when given, is used for the profile's main mapping (the first
+/// one, by pprof's convention), for a mapping with the same file name, and
+/// for the whole profile when it has no mappings. Any other mapping is named
+/// from its own path when that file exists and its build id matches the
+/// profile's (a library on the same machine). Locations that already have
+/// lines are left as they are.
+pub fn symbolize(profile: &mut Profile, binary: Option<&Path>) -> Report {
+    let mut report = Report::default();
+    let mut names = Names::new(profile);
+
+    // Which locations each mapping would name; mapping id 0 collects the
+    // locations without a mapping.
+    let mut pending: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, loc) in profile.locations.iter().enumerate() {
+        if needs_lines(loc) {
+            pending.entry(loc.mapping_id).or_default().push(i);
+        }
+    }
+    let mut mapping_ids: Vec<u64> = pending.keys().copied().collect();
+    mapping_ids.sort_unstable();
+
+    // A binary is parsed at most once, however many mappings use it.
+    let mut opened: HashMap<PathBuf, Result<Binary, String>> = HashMap::new();
+    for mapping_id in mapping_ids {
+        let locations = &pending[&mapping_id];
+        let mapping = profile
+            .mappings
+            .iter()
+            .position(|m| m.id == mapping_id)
+            .map(|i| (i, profile.mappings[i].clone()));
+        let mapping_name = mapping
+            .as_ref()
+            .map_or("", |(_, m)| profile.str(m.filename))
+            .to_owned();
+        let profile_build_id = mapping
+            .as_ref()
+            .map_or("", |(_, m)| profile.str(m.build_id))
+            .to_owned();
+
+        let candidate = choose_binary(profile, mapping.as_ref(), binary);
+        let Some((path, given)) = candidate else {
+            report.unsymbolized += locations.len();
+            report.warnings.push(Warning::NoBinary {
+                mapping: mapping_name,
+                profile_build_id,
+                locations: locations.len(),
+            });
+            continue;
+        };
+        let bin = opened
+            .entry(path.clone())
+            .or_insert_with(|| Binary::open(&path));
+        let bin = match bin {
+            Ok(bin) => bin,
+            Err(reason) => {
+                report.unsymbolized += locations.len();
+                if given {
+                    report.warnings.push(Warning::Unreadable {
+                        binary: path,
+                        reason: reason.clone(),
+                    });
+                } else {
+                    report.warnings.push(Warning::NoBinary {
+                        mapping: mapping_name,
+                        profile_build_id,
+                        locations: locations.len(),
+                    });
+                }
+                continue;
+            }
+        };
+        // A binary without a build id cannot prove it is the one that ran,
+        // and a wrong binary gives confidently wrong names: refuse it too.
+        let bin_id = bin.build_id.as_deref().unwrap_or("(none)");
+        {
+            if !profile_build_id.is_empty() && !profile_build_id.eq_ignore_ascii_case(bin_id) {
+                report.unsymbolized += locations.len();
+                report.warnings.push(if given {
+                    Warning::BuildIdMismatch {
+                        binary: path,
+                        binary_build_id: bin_id.to_owned(),
+                        mapping: mapping_name,
+                        profile_build_id,
+                    }
+                } else {
+                    Warning::NoBinary {
+                        mapping: mapping_name,
+                        profile_build_id,
+                        locations: locations.len(),
+                    }
+                });
+                continue;
+            }
+        }
+
+        let mut any_inline = false;
+        let mut named = 0;
+        for &i in locations {
+            let address = profile.locations[i].address;
+            let Some(file_address) = bin.file_address(mapping.as_ref().map(|(_, m)| m), address)
+            else {
+                continue;
+            };
+            let frames = bin.frames(file_address);
+            if frames.is_empty() {
+                continue;
+            }
+            any_inline |= frames.len() > 1;
+            profile.locations[i].lines = frames
+                .into_iter()
+                .map(|frame| Line {
+                    function_id: names.function(profile, &frame),
+                    line: frame.line,
+                    column: 0,
+                })
+                .collect();
+            named += 1;
+        }
+        report.symbolized += named;
+        report.unsymbolized += locations.len() - named;
+        if let Some((index, _)) = mapping {
+            let m = &mut profile.mappings[index];
+            if named > 0 {
+                m.has_functions = true;
+                m.has_filenames |= bin.has_dwarf;
+                m.has_line_numbers |= bin.has_dwarf;
+                m.has_inline_frames |= any_inline;
+            }
+        }
+    }
+    // Several mappings of one file give the same warning once.
+    let mut seen = Vec::new();
+    report.warnings.retain(|w| {
+        let new = !seen.contains(w);
+        if new {
+            seen.push(w.clone());
+        }
+        new
+    });
+    report
+}
+
+/// The file to name a mapping's frames from, and whether the user gave it.
+fn choose_binary(
+    profile: &Profile,
+    mapping: Option<&(usize, Mapping)>,
+    binary: Option<&Path>,
+) -> Option<(PathBuf, bool)> {
+    let Some((index, mapping)) = mapping else {
+        // No mapping at all: the addresses can only be the given binary's.
+        return binary.map(|b| (b.to_path_buf(), true));
+    };
+    let filename = profile.str(mapping.filename);
+    if let Some(binary) = binary {
+        // A binary is usually mapped several times, once per segment, so
+        // every mapping with the main mapping's file name is the main binary.
+        let main_file = profile.str(profile.mappings[0].filename);
+        let is_main = *index == 0 || (!filename.is_empty() && filename == main_file);
+        let same_name = !filename.is_empty()
+            && Path::new(filename).file_name().is_some()
+            && Path::new(filename).file_name() == binary.file_name();
+        if is_main || same_name {
+            return Some((binary.to_path_buf(), true));
+        }
+    }
+    // The mapping's own path, trusted only when it is absolute (a relative
+    // path was relative to the profiled process's directory, not ours) and
+    // the profile has a build id to check it against.
+    let path = Path::new(filename);
+    if path.is_absolute() && path.is_file() && !profile.str(mapping.build_id).is_empty() {
+        return Some((path.to_path_buf(), false));
+    }
+    None
+}
+
+/// One frame at an address: the function and the line in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Frame {
+    /// Demangled, without Rust's hash suffix.
+    name: String,
+    /// As in the binary (mangled), or the name again when it was not.
+    system_name: String,
+    file: String,
+    line: i64,
+}
+
+/// A parsed binary: its debug information and what is needed to turn a
+/// profile address into a file address.
+struct Binary {
+    loader: addr2line::Loader,
+    build_id: Option<String>,
+    kind: ObjectKind,
+    /// Loadable segments as (file offset, file size, virtual address).
+    segments: Vec<(u64, u64, u64)>,
+    has_dwarf: bool,
+}
+
+impl Binary {
+    fn open(path: &Path) -> Result<Binary, String> {
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        // Only the headers and the build-id note are read here; the loader
+        // maps the debug sections itself.
+        let cache = object::ReadCache::new(file);
+        let obj = object::File::parse(&cache).map_err(|e| format!("not an object file: {e}"))?;
+        let build_id = obj
+            .build_id()
+            .map_err(|e| format!("reading its build id: {e}"))?
+            .map(hex);
+        let segments = obj
+            .segments()
+            .map(|s| {
+                let (offset, size) = s.file_range();
+                (offset, size, s.address())
+            })
+            .collect();
+        let has_dwarf = obj.section_by_name(".debug_info").is_some();
+        let kind = obj.kind();
+        let loader = addr2line::Loader::new(path).map_err(|e| e.to_string())?;
+        Ok(Binary {
+            loader,
+            build_id,
+            kind,
+            segments,
+            has_dwarf,
+        })
+    }
+
+    /// The address the binary's symbols use for `address` in `mapping`.
+    fn file_address(&self, mapping: Option<&Mapping>, address: u64) -> Option<u64> {
+        let Some(m) = mapping else {
+            return Some(address);
+        };
+        let whole_space = m.memory_start == 0
+            && m.file_offset == 0
+            && (m.memory_limit == 0 || m.memory_limit == u64::MAX);
+        if whole_space || self.kind == ObjectKind::Executable {
+            // Already a file address; or a fixed-address executable, loaded
+            // exactly at its segments' addresses.
+            return Some(address);
+        }
+        let offset = address
+            .checked_sub(m.memory_start)?
+            .checked_add(m.file_offset)?;
+        self.segments
+            .iter()
+            .find(|(start, size, _)| offset >= *start && offset - start < *size)
+            .map(|(start, _, vaddr)| offset - start + vaddr)
+    }
+
+    /// The frames at `address`, innermost (inlined) first; empty when the
+    /// binary knows nothing about it.
+    fn frames(&self, address: u64) -> Vec<Frame> {
+        let mut out = Vec::new();
+        if let Ok(mut iter) = self.loader.find_frames(address) {
+            // A DWARF error midway keeps the frames read so far.
+            while let Ok(Some(frame)) = iter.next() {
+                let Some(function) = frame.function.as_ref() else {
+                    continue;
+                };
+                let Ok(raw) = function.raw_name() else {
+                    continue;
+                };
+                let name = function
+                    .demangle()
+                    .map_or_else(|_| raw.to_string(), |n| n.into_owned());
+                let (file, line) = frame.location.as_ref().map_or((String::new(), 0), |l| {
+                    (
+                        l.file.unwrap_or_default().to_owned(),
+                        l.line.map_or(0, i64::from),
+                    )
+                });
+                out.push(Frame {
+                    name,
+                    system_name: raw.into_owned(),
+                    file,
+                    line,
+                });
+            }
+        }
+        if out.is_empty() {
+            // No debug information here (stripped binary, or a library
+            // without it): the symbol table still names the function.
+            if let Some(raw) = self.loader.find_symbol(address) {
+                out.push(Frame {
+                    name: addr2line::demangle_auto(raw.into(), None).into_owned(),
+                    system_name: raw.to_owned(),
+                    file: String::new(),
+                    line: 0,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds strings and functions to a profile without duplicating the ones it
+/// already has.
+struct Names {
+    strings: HashMap<String, StrIdx>,
+    functions: HashMap<(StrIdx, StrIdx, StrIdx), u64>,
+    next_function_id: u64,
+}
+
+impl Names {
+    fn new(profile: &Profile) -> Names {
+        let mut strings = HashMap::with_capacity(profile.strings.len());
+        for (i, s) in profile.strings.iter().enumerate() {
+            strings.entry(s.clone()).or_insert(i as StrIdx);
+        }
+        let functions = profile
+            .functions
+            .iter()
+            .map(|f| ((f.name, f.system_name, f.filename), f.id))
+            .collect();
+        let next_function_id = profile.functions.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+        Names {
+            strings,
+            functions,
+            next_function_id,
+        }
+    }
+
+    fn string(&mut self, profile: &mut Profile, s: &str) -> StrIdx {
+        if profile.strings.is_empty() {
+            profile.strings.push(String::new());
+            self.strings.insert(String::new(), 0);
+        }
+        if let Some(&i) = self.strings.get(s) {
+            return i;
+        }
+        let i = profile.strings.len() as StrIdx;
+        profile.strings.push(s.to_owned());
+        self.strings.insert(s.to_owned(), i);
+        i
+    }
+
+    fn function(&mut self, profile: &mut Profile, frame: &Frame) -> u64 {
+        let key = (
+            self.string(profile, &frame.name),
+            self.string(profile, &frame.system_name),
+            self.string(profile, &frame.file),
+        );
+        if let Some(&id) = self.functions.get(&key) {
+            return id;
+        }
+        let id = self.next_function_id;
+        self.next_function_id += 1;
+        profile.functions.push(Function {
+            id,
+            name: key.0,
+            system_name: key.1,
+            filename: key.2,
+            start_line: 0,
+        });
+        self.functions.insert(key, id);
+        id
+    }
+}

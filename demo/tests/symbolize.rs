@@ -1,0 +1,161 @@
+//! The demo's heap profile carries only addresses; leakwatch's symbolizer
+//! names them from the binary, down to the cache's allocating line.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{cache_line, Service};
+use leakwatch_profile::symbolize::{self, Warning};
+use leakwatch_profile::{decode, Limits, Profile};
+
+const NEW_ENTRY: &str = "leakwatch_demo::cache::new_entry";
+
+fn leaky_profile() -> (Service, Profile) {
+    let service = Service::start(&["--rate", "2000"]);
+    // ~2 MiB of cache after a second: hundreds of samples at 32 KiB each.
+    std::thread::sleep(Duration::from_millis(1200));
+    let bytes = service.get("/debug/pprof/heap");
+    let profile = decode(&bytes, &Limits::default()).expect("decode the demo's profile");
+    (service, profile)
+}
+
+/// Bytes of samples whose stack passes through `function` at `line`.
+fn bytes_at(profile: &Profile, function: &str, file_suffix: &str, line: i64) -> i64 {
+    let wanted: Vec<u64> = profile
+        .locations
+        .iter()
+        .filter(|loc| {
+            loc.lines.iter().any(|l| {
+                let f = profile.functions.iter().find(|f| f.id == l.function_id);
+                f.is_some_and(|f| {
+                    profile.str(f.name) == function
+                        && profile.str(f.filename).ends_with(file_suffix)
+                        && l.line == line
+                })
+            })
+        })
+        .map(|loc| loc.id)
+        .collect();
+    profile
+        .samples
+        .iter()
+        .filter(|s| s.location_ids.iter().any(|id| wanted.contains(id)))
+        .map(|s| s.values[0])
+        .sum()
+}
+
+#[test]
+fn demo_profile_has_addresses_only() {
+    let (_service, profile) = leaky_profile();
+    assert!(symbolize::needs_symbolization(&profile));
+    assert!(
+        profile.functions.is_empty(),
+        "the default demo must not symbolize in-process"
+    );
+}
+
+#[test]
+fn names_the_cache_allocation_with_file_and_line() {
+    let (_service, mut profile) = leaky_profile();
+    let report = symbolize::symbolize(&mut profile, Some(common::binary()));
+    assert!(report.symbolized > 0, "{report:?}");
+    let line = cache_line("Vec::with_capacity(ENTRY_BYTES)");
+    let leaked = bytes_at(&profile, NEW_ENTRY, "demo/src/cache.rs", line);
+    let total: i64 = profile.samples.iter().map(|s| s.values[0]).sum();
+    // The cache is most of what the service holds after a second of load.
+    assert!(
+        leaked * 2 > total,
+        "new_entry at cache.rs:{line} holds {leaked} of {total} bytes"
+    );
+    // Inlined frames: the allocation inside Vec::with_capacity is inlined
+    // into new_entry, so its location has more than one line, innermost
+    // (the callee) first and new_entry last.
+    let loc = profile
+        .locations
+        .iter()
+        .find(|loc| {
+            loc.lines.len() > 1
+                && loc.lines.last().is_some_and(|l| {
+                    let f = profile
+                        .functions
+                        .iter()
+                        .find(|f| f.id == l.function_id)
+                        .unwrap();
+                    profile.str(f.name) == NEW_ENTRY
+                })
+        })
+        .expect("a location with frames inlined into new_entry");
+    let inner = profile
+        .functions
+        .iter()
+        .find(|f| f.id == loc.lines[0].function_id)
+        .unwrap();
+    assert!(
+        profile.str(inner.name).starts_with("alloc::"),
+        "innermost frame {:?}",
+        profile.str(inner.name)
+    );
+    // Demangled without the hash, mangled kept as the system name.
+    let f = profile
+        .functions
+        .iter()
+        .find(|f| profile.str(f.name) == NEW_ENTRY)
+        .unwrap();
+    assert!(
+        profile.str(f.system_name).starts_with("_R")
+            || profile.str(f.system_name).starts_with("_ZN")
+    );
+}
+
+#[test]
+fn wrong_binary_warns_and_leaves_addresses() {
+    let (_service, mut profile) = leaky_profile();
+    // Any other ELF file with a build id: the test executable itself.
+    let other = std::env::current_exe().unwrap();
+    eprintln!(
+        "{:?}",
+        profile
+            .mappings
+            .iter()
+            .map(|m| (
+                m.id,
+                profile.str(m.filename),
+                profile.str(m.build_id),
+                m.memory_start,
+                m.memory_limit
+            ))
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "{:?}",
+        profile
+            .mappings
+            .iter()
+            .map(|m| (
+                m.id,
+                profile.str(m.filename),
+                profile.str(m.build_id),
+                m.memory_start,
+                m.memory_limit
+            ))
+            .collect::<Vec<_>>()
+    );
+    let report = symbolize::symbolize(&mut profile, Some(&other));
+    // Only the libraries (libc, named from their own paths) get names.
+    assert!(report.unsymbolized > report.symbolized, "{report:?}");
+    let mismatch = report
+        .warnings
+        .iter()
+        .find(|w| matches!(w, Warning::BuildIdMismatch { .. }))
+        .expect("a build id mismatch warning");
+    let text = mismatch.to_string();
+    assert!(text.contains(&other.display().to_string()), "{text}");
+    let main = &profile.mappings[0];
+    assert!(text.contains(profile.str(main.build_id)), "{text}");
+    assert!(profile
+        .locations
+        .iter()
+        .filter(|l| l.mapping_id == main.id)
+        .all(|l| l.lines.is_empty()));
+}
