@@ -33,7 +33,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use crate::prune::{stack_start, LocationPrune, PruneError, PruneRules};
-use crate::{Location, Profile};
+use crate::{DecodeError, IdIndex, Location, Profile};
 
 /// What one row of a table stands for (pprof's granularity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,6 +147,9 @@ pub enum AggregateError {
     /// The profile's pruning rules do not compile.
     #[error(transparent)]
     Prune(#[from] PruneError),
+    /// Zero or duplicate mapping, location or function ids.
+    #[error(transparent)]
+    Ids(#[from] DecodeError),
 }
 
 /// Resolves pprof's `-sample_index` (see [`Options::sample_index`]) to an
@@ -197,13 +200,14 @@ pub fn aggregate(profile: &Profile, opts: &Options) -> Result<Table, AggregateEr
     let rules = PruneRules::of(profile)?;
     let nodes = NodeValues::compute(profile, opts.by, index, rules.as_ref())?;
     let ty = profile.sample_types[index];
+    let total = nodes.total;
     let mut rows: Vec<(NodeKey, Row)> = nodes.into_rows();
     rows.sort_by(|(ka, a), (kb, b)| top_order(a, b).then_with(|| ka.cmp(kb)));
     Ok(Table {
         sample_type: profile.str(ty.ty).to_owned(),
         unit: profile.str(ty.unit).to_owned(),
         by: opts.by,
-        total: nodes_total(profile, index),
+        total,
         base_total: 0,
         rows: rows.into_iter().map(|(_, r)| r).collect(),
     })
@@ -216,15 +220,6 @@ pub(crate) fn top_order(a: &Row, b: &Row) -> Ordering {
         .cmp(&a.flat.unsigned_abs())
         .then_with(|| a.name.cmp(&b.name))
         .then_with(|| b.cum.unsigned_abs().cmp(&a.cum.unsigned_abs()))
-}
-
-/// pprof's report total: the sum of the absolute values of one sample type.
-pub(crate) fn nodes_total(profile: &Profile, index: usize) -> i64 {
-    profile
-        .samples
-        .iter()
-        .filter_map(|s| s.values.get(index))
-        .fold(0i64, |acc, v| acc.saturating_add(v.saturating_abs()))
 }
 
 /// What identifies a node, as pprof's `NodeInfo` does once the granularity
@@ -279,6 +274,8 @@ pub(crate) struct NodeValues {
     display: Vec<NodeDisplay>,
     flat: Vec<i64>,
     cum: Vec<i64>,
+    /// Sum of the absolute sample values (pprof's report total).
+    pub(crate) total: i64,
     /// For stacks: the function nodes the stacks are made of.
     frames: Vec<NodeKey>,
 }
@@ -294,7 +291,7 @@ impl NodeValues {
         rules: Option<&PruneRules>,
     ) -> Result<NodeValues, AggregateError> {
         let want = profile.sample_types.len();
-        let graph = LocationGraph::build(profile, by, rules);
+        let graph = LocationGraph::build(profile, by, rules)?;
         let n_nodes = graph.nodes.keys.len();
         let mut out = NodeValues {
             by,
@@ -302,6 +299,7 @@ impl NodeValues {
             display: Vec::new(),
             flat: vec![0; n_nodes],
             cum: vec![0; n_nodes],
+            total: 0,
             frames: Vec::new(),
         };
         let mut seen = vec![0u32; n_nodes];
@@ -312,24 +310,29 @@ impl NodeValues {
         let mut frames: Vec<u32> = Vec::new();
         let mut locs: Vec<u32> = Vec::new();
 
+        let dangling = |sample: usize, id: u64| AggregateError::DanglingLocation { sample, id };
         for (si, sample) in profile.samples.iter().enumerate() {
-            let v = *sample.values.get(index).ok_or(AggregateError::ValueCount {
-                sample: si,
-                got: sample.values.len(),
-                want,
-            })?;
-            // Resolve every id even for zero samples: a dangling reference
-            // is a defect of the profile whatever the value.
+            let v = *sample
+                .values
+                .get(index)
+                .ok_or_else(|| AggregateError::ValueCount {
+                    sample: si,
+                    got: sample.values.len(),
+                    want,
+                })?;
+            out.total = out.total.saturating_add(v.saturating_abs());
+            // A zero sample adds nothing anywhere (pprof skips it too).
+            if v == 0 {
+                continue;
+            }
+
             locs.clear();
             for &id in &sample.location_ids {
                 let li = graph
                     .location_index
                     .get(id)
-                    .ok_or(AggregateError::DanglingLocation { sample: si, id })?;
+                    .ok_or_else(|| dangling(si, id))?;
                 locs.push(li as u32);
-            }
-            if v == 0 {
-                continue;
             }
             let start = match &graph.prune {
                 Some(decisions) => stack_start(locs.iter().map(|&li| decisions[li as usize])),
@@ -360,12 +363,13 @@ impl NodeValues {
 
             generation = generation.wrapping_add(1);
             if generation == 0 {
-                // The counter wrapped: old marks could collide; start over.
+                // The counter wrapped: old marks could collide.
                 seen.fill(0);
                 generation = 1;
             }
+            // Root first, outermost inlined frame first, as pprof walks; the
+            // last node visited is the leaf and gets the flat value.
             let mut leaf = None;
-            // Root first, outermost inlined frame first, as pprof walks.
             for &li in stack.iter().rev() {
                 for &n in graph.nodes_of(li).iter().rev() {
                     let n = n as usize;
@@ -413,6 +417,7 @@ impl NodeValues {
             flat,
             cum,
             frames,
+            ..
         } = self;
         keys.into_iter()
             .zip(display)
@@ -511,39 +516,6 @@ fn make_row(
     }
 }
 
-/// Maps ids (Go uses 1..N) to indices: a dense table when the ids are
-/// compact, a hash map otherwise.
-enum IdIndex {
-    Dense(Vec<u32>),
-    Sparse(HashMap<u64, u32>),
-}
-
-impl IdIndex {
-    fn build(ids: impl ExactSizeIterator<Item = u64> + Clone) -> IdIndex {
-        let n = ids.len();
-        let max = ids.clone().max().unwrap_or(0);
-        if max <= (n as u64).saturating_mul(4).saturating_add(1024) {
-            let mut dense = vec![u32::MAX; max as usize + 1];
-            for (i, id) in ids.enumerate() {
-                dense[id as usize] = i as u32;
-            }
-            IdIndex::Dense(dense)
-        } else {
-            IdIndex::Sparse(ids.enumerate().map(|(i, id)| (id, i as u32)).collect())
-        }
-    }
-
-    fn get(&self, id: u64) -> Option<usize> {
-        match self {
-            IdIndex::Dense(d) => match d.get(usize::try_from(id).ok()?) {
-                Some(&i) if i != u32::MAX => Some(i as usize),
-                _ => None,
-            },
-            IdIndex::Sparse(m) => m.get(&id).map(|&i| i as usize),
-        }
-    }
-}
-
 /// The nodes and their keys.
 #[derive(Default)]
 struct GraphNodes {
@@ -564,9 +536,13 @@ struct LocationGraph {
 }
 
 impl LocationGraph {
-    fn build(profile: &Profile, by: Granularity, rules: Option<&PruneRules>) -> LocationGraph {
-        let functions = IdIndex::build(profile.functions.iter().map(|f| f.id));
-        let mappings = IdIndex::build(profile.mappings.iter().map(|m| m.id));
+    fn build(
+        profile: &Profile,
+        by: Granularity,
+        rules: Option<&PruneRules>,
+    ) -> Result<LocationGraph, DecodeError> {
+        let functions = IdIndex::of_functions(&profile.functions)?;
+        let mappings = IdIndex::of_mappings(&profile.mappings)?;
         // Stacks are made of function nodes.
         let node_by = match by {
             Granularity::Stack => Granularity::Function,
@@ -602,7 +578,7 @@ impl LocationGraph {
                 .collect::<Vec<_>>()
         });
 
-        let location_index = IdIndex::build(profile.locations.iter().map(|l| l.id));
+        let location_index = IdIndex::of_locations(&profile.locations)?;
         let mut starts = Vec::with_capacity(profile.locations.len() + 1);
         let mut location_nodes = Vec::with_capacity(profile.locations.len());
         starts.push(0);
@@ -622,13 +598,13 @@ impl LocationGraph {
             );
             starts.push(location_nodes.len() as u32);
         }
-        LocationGraph {
+        Ok(LocationGraph {
             location_index,
             starts,
             location_nodes,
             prune,
             nodes: builder.nodes,
-        }
+        })
     }
 
     fn nodes_of(&self, location: u32) -> &[u32] {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::aggregate::{nodes_total, sample_index, AggregateError, NodeValues, Options, Table};
+use crate::aggregate::{sample_index, AggregateError, NodeValues, Options, Table};
 use crate::prune::PruneRules;
 use crate::{Label, Profile, Sample};
 
@@ -76,10 +76,18 @@ pub fn diff(base: &Profile, new: &Profile, opts: &Options) -> Result<Table, Diff
     let rules = PruneRules::of(new)
         .map_err(AggregateError::from)
         .map_err(side("new"))?;
-    let new_values =
-        NodeValues::compute(new, opts.by, index, rules.as_ref()).map_err(side("new"))?;
-    let base_values =
-        NodeValues::compute(base, opts.by, index, rules.as_ref()).map_err(side("base"))?;
+    // The two sides are independent: aggregate them side by side.
+    let (new_values, base_values) = std::thread::scope(|s| {
+        let base_values = s.spawn(|| NodeValues::compute(base, opts.by, index, rules.as_ref()));
+        let new_values = NodeValues::compute(new, opts.by, index, rules.as_ref());
+        let base_values = base_values
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (new_values, base_values)
+    });
+    let new_values = new_values.map_err(side("new"))?;
+    let base_values = base_values.map_err(side("base"))?;
+    let (total, base_total) = (new_values.total, base_values.total);
     let mut rows = new_values.subtract(base_values);
     rows.sort_by(|(ka, a), (kb, b)| {
         b.flat
@@ -93,8 +101,8 @@ pub fn diff(base: &Profile, new: &Profile, opts: &Options) -> Result<Table, Diff
         sample_type: new.str(ty.ty).to_owned(),
         unit: new.str(ty.unit).to_owned(),
         by: opts.by,
-        total: nodes_total(new, index),
-        base_total: nodes_total(base, index),
+        total,
+        base_total,
         rows: rows.into_iter().map(|(_, r)| r).collect(),
     })
 }

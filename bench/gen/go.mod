@@ -1,0 +1,3 @@
+module leakwatch.bench/gen
+
+go 1.19
