@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::analysis::{self, Decision};
 use crate::cli::Outcome;
 use crate::recording::Recording;
+use crate::render::report::PictureArgs;
 use crate::render::verdict_text;
 use crate::units;
 
@@ -28,19 +29,29 @@ pub struct AnalyzeArgs {
     /// cgroup's memory.max from the recording, if any].
     #[arg(long, value_name = "SIZE", value_parser = units::parse_bytes)]
     pub limit: Option<u64>,
+
+    #[command(flatten)]
+    pub pictures: PictureArgs,
 }
 
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
-    analyze(&args.dir, args.limit, args.json)
+    analyze(&args.dir, args.limit, args.json, &args.pictures)
 }
 
 /// Analyses the recording in `dir`, prints the verdict (text or JSON) and
 /// returns the outcome it maps to. `check` ends with this.
-pub fn analyze(dir: &Path, limit: Option<u64>, json: bool) -> anyhow::Result<Outcome> {
+pub fn analyze(
+    dir: &Path,
+    limit: Option<u64>,
+    json: bool,
+    pictures: &PictureArgs,
+) -> anyhow::Result<Outcome> {
     let rec = Recording::open(dir).context("cannot read the recording")?;
     let obs = analysis::observe(&rec);
     let verdict = analysis::decide(&obs, &analysis::Options { limit });
+    // Pictures first: a failure to write one stops before any verdict prints.
+    pictures.write(&rec, &obs, &verdict)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
@@ -52,7 +63,10 @@ pub fn analyze(dir: &Path, limit: Option<u64>, json: bool) -> anyhow::Result<Out
         });
         let stdout = std::io::stdout();
         let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", verdict_text::render(&verdict, diff.as_deref(), color));
+        print!(
+            "{}",
+            verdict_text::render(&verdict, &obs.rss.y, diff.as_deref(), color)
+        );
         if !rec.is_complete() {
             println!(
                 "Note: {} has no end event: the watch is still running or was killed; this verdict covers what was recorded so far.",

@@ -38,5 +38,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
             summary.dir.display()
         );
     }
-    analyze::analyze(&summary.dir, args.limit, args.json)
+    analyze::analyze(&summary.dir, args.limit, args.json, &Default::default())
 }

@@ -538,3 +538,25 @@ fn fixture_report_is_self_contained() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("report-fixture.html"), page).unwrap();
 }
+
+#[test]
+fn a_cgroup_far_above_the_process_is_named_not_drawn() {
+    let mut plot = leaking_memory_plot();
+    plot.limit = None;
+    for s in &mut plot.series {
+        if s.kind == SeriesKind::Cgroup {
+            s.points.iter_mut().for_each(|p| p.1 = 2048.0 * MIB);
+        }
+    }
+    let texts = svg_texts(&Svg.export(&plot).unwrap());
+    assert!(
+        texts
+            .iter()
+            .any(|t| t == "cgroup usage up to 2.0 GiB: off the scale"),
+        "{texts:?}"
+    );
+    assert!(
+        !texts.iter().any(|t| t.ends_with(" GiB") && t.len() < 10),
+        "GiB ticks: {texts:?}"
+    );
+}

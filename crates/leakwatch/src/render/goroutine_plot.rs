@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::chart::{encode_png, plot_error};
 use super::font;
-use super::time_axis::TimeAxis;
+use super::time_axis::{TimeAxis, MIN_SPAN};
 use super::{Exporter, Png, Svg};
 
 /// Size of the drawing in pixels (SVG user units).
@@ -104,7 +104,7 @@ fn draw<DB: DrawingBackend>(
         .map_err(plot_error)?;
         return Ok(());
     }
-    let t1 = t1.max(t0 + 60.0);
+    let t1 = t1.max(t0 + MIN_SPAN);
     let y_max = (y * 1.08).max(4.0);
     let axis = TimeAxis::new(t0, t1);
     let mut chart = ChartBuilder::on(root)

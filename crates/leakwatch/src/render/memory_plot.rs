@@ -11,7 +11,7 @@ use plotters::prelude::*;
 
 use super::chart::{encode_png, plot_error};
 use super::font;
-use super::time_axis::{rfc3339, TimeAxis};
+use super::time_axis::{rfc3339, TimeAxis, MIN_SPAN};
 use super::{Exporter, Png, Svg};
 use crate::units::format_bytes;
 
@@ -182,6 +182,10 @@ impl Exporter<MemoryPlot> for Png {
 /// the caption instead.
 const MAX_PROJECTION: f64 = 2.0;
 
+/// A cgroup series peaking above this multiple of the process's own series
+/// is not drawn (see [`draw`]).
+const OFF_SCALE: f64 = 3.0;
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     plot: &MemoryPlot,
@@ -192,6 +196,23 @@ fn draw<DB: DrawingBackend>(
         .iter()
         .filter(|s| !s.points.is_empty())
         .collect();
+    // A cgroup that holds more than the process (a whole container, a
+    // systemd slice) would flatten the process's own lines: it is left off
+    // the scale and named in the legend, unless the trend is its own.
+    let peak = |s: &MemorySeries| s.points.iter().map(|p| p.1).fold(0.0f64, f64::max);
+    let process_peak = series
+        .iter()
+        .filter(|s| s.kind != SeriesKind::Cgroup)
+        .map(|s| peak(s))
+        .fold(0.0f64, f64::max);
+    let cgroup_needed = plot.trend.is_some_and(|t| t.of == SeriesKind::Cgroup);
+    let (series, off_scale): (Vec<&MemorySeries>, Vec<&MemorySeries>) =
+        series.into_iter().partition(|s| {
+            s.kind != SeriesKind::Cgroup
+                || cgroup_needed
+                || process_peak == 0.0
+                || peak(s) <= OFF_SCALE * process_peak
+        });
     let times = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let (mut t0, mut t1) = times.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
         (lo.min(t), hi.max(t))
@@ -199,9 +220,10 @@ fn draw<DB: DrawingBackend>(
     if series.is_empty() {
         return draw_empty(root, &plot.title);
     }
-    if t1 - t0 < 60.0 {
+    let data_end = t1;
+    if t1 - t0 < MIN_SPAN {
         // A single sample or a very short run still gets a readable axis.
-        t1 = t0 + 60.0;
+        t1 = t0 + MIN_SPAN;
     }
     let window = t1 - t0;
 
@@ -219,8 +241,17 @@ fn draw<DB: DrawingBackend>(
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0.0f64, f64::max);
+    // The trend spans the samples, and reaches on to the limit only when
+    // the crossing is drawn.
+    let trend_end = if shown_crossing.is_some() {
+        t1
+    } else {
+        data_end
+    };
     let band_max = plot.trend.map_or(0.0, |tr| {
-        band_at(&tr, t0, t1, t1).1.max(band_at(&tr, t0, t1, t0).1)
+        band_at(&tr, t0, trend_end, trend_end)
+            .1
+            .max(band_at(&tr, t0, trend_end, t0).1)
     });
     let mut y_max = data_max.max(band_max.min(data_max * 1.5));
     // The limit sets the scale only when it is close enough to matter;
@@ -266,7 +297,7 @@ fn draw<DB: DrawingBackend>(
         .map_err(plot_error)?;
 
     if let Some(trend) = &plot.trend {
-        draw_trend(&mut chart, &axis, trend, (t0, t1), y_max, u)?;
+        draw_trend(&mut chart, &axis, trend, (t0, trend_end), y_max, u)?;
     }
 
     for s in &series {
@@ -338,6 +369,21 @@ fn draw<DB: DrawingBackend>(
                 (font::FAMILY, 12).into_font().color(&color),
             )))
             .map_err(plot_error)?;
+    }
+    for s in &off_scale {
+        let label = format!(
+            "{} up to {}: off the scale",
+            s.kind.name(),
+            format_bytes(peak(s) as i64)
+        );
+        let color = s.kind.color();
+        chart
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+            .map_err(plot_error)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.mix(0.4).stroke_width(2))
+            });
     }
     for kind in [PlotEventKind::Restart, PlotEventKind::OomKill] {
         if plot.events.iter().any(|e| e.kind == kind) {

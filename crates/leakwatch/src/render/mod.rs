@@ -18,9 +18,11 @@ mod golden_tests;
 pub mod goroutine_plot;
 pub mod html;
 pub mod memory_plot;
+pub mod report;
 pub mod sparkline;
 pub mod table;
 mod time_axis;
+pub mod verdict_text;
 
 /// Writes `T` as the bytes of one file in one format.
 pub trait Exporter<T: ?Sized> {

@@ -9,6 +9,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 const DAY: f64 = 86_400.0;
 
+/// The shortest span an axis shows, in seconds: a single sample or a test's
+/// few seconds still get whole-second ticks.
+pub const MIN_SPAN: f64 = 10.0;
+
 /// Maps Unix seconds to chart coordinates and back, and labels ticks.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeAxis {
@@ -22,7 +26,9 @@ impl TimeAxis {
     pub fn new(start: f64, end: f64) -> TimeAxis {
         let span = (end - start).max(0.0);
         let origin = (start / DAY).floor() * DAY;
-        let unit = if span < 2.0 * 3600.0 {
+        let unit = if span < 120.0 {
+            1.0
+        } else if span < 2.0 * 3600.0 {
             60.0
         } else if span < 2.0 * DAY {
             3600.0
@@ -85,6 +91,9 @@ mod tests {
     fn labels_follow_the_window_length() {
         let short = TimeAxis::new(T0, T0 + 60.0);
         assert_eq!(short.label(short.to_x(T0 + 5.0)), "14:00:05");
+        // Seconds are the unit of a short axis: tick 3.0 is three seconds in.
+        let seconds = TimeAxis::new(T0, T0 + 10.0);
+        assert_eq!(seconds.label(seconds.to_x(T0) + 3.0), "14:00:03");
         let hours = TimeAxis::new(T0, T0 + 6.0 * 3600.0);
         assert_eq!(hours.label(hours.to_x(T0 + 1800.0)), "14:30");
         assert_eq!(hours.caption(), "time (UTC)");

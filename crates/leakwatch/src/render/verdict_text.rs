@@ -13,12 +13,16 @@ use crate::analysis::verdict::{Decision, LeakKind, Limit, MemoryTrend, Verdict};
 use crate::render::table;
 use crate::units::{format_bytes, format_bytes_f64, format_duration};
 
+/// Characters of the RSS sparkline under the RSS line.
+const SPARK_WIDTH: usize = 60;
+
 /// Rows of the first-versus-last diff shown.
 pub const DIFF_ROWS: usize = 10;
 
-/// Renders `v`; `diff` is the first-versus-last table (see
-/// [`first_last_diff`]); `color` adds ANSI colours to the verdict line.
-pub fn render(v: &Verdict, diff: Option<&str>, color: bool) -> String {
+/// Renders `v`; `rss` is the RSS series, drawn as a sparkline; `diff` is
+/// the first-versus-last table (see [`first_last_diff`]); `color` adds ANSI
+/// colours to the verdict line.
+pub fn render(v: &Verdict, rss: &[f64], diff: Option<&str>, color: bool) -> String {
     let mut out = String::new();
     let (word, code) = match v.verdict {
         Decision::Leak => ("LEAK", "1;31"),
@@ -46,6 +50,10 @@ pub fn render(v: &Verdict, diff: Option<&str>, color: bool) -> String {
     }
     if let Some(r) = &v.rss {
         let _ = writeln!(out, "  {:<11}{}", "RSS", memory_line(r));
+        if rss.len() >= 2 {
+            let spark = crate::render::sparkline::sparkline(rss, SPARK_WIDTH);
+            let _ = writeln!(out, "  {:<11}{spark}", "");
+        }
     }
     if let Some(g) = &v.goroutines {
         let _ = writeln!(

@@ -1,0 +1,538 @@
+//! The HTML report of `leakwatch analyze DIR --html`, made from real
+//! recordings and opened from disk in headless Chromium (Debian's
+//! `chromium`; `scripts/test` installs it when missing).
+//!
+//! Two recordings: the Go scenario service leaking for a few seconds (the
+//! report a user sees; its screenshot is kept as
+//! `target/test-artifacts/report.png`), and a `sleep` whose "pprof
+//! endpoint" is a tiny HTTP server in this test serving profiles whose
+//! function names are markup, which must come out as text.
+//!
+//! Chromium is checked three ways: its log must hold no console message at
+//! all (a blocked script, a refused fetch and a JavaScript error all land
+//! there); `--dump-dom` of a test-only probe page, which loads the report in
+//! an iframe and measures it, gives the laid-out size of every chart and
+//! whether the verdict is visible (the report itself has no script, so the
+//! measuring lives in the probe); and a screenshot is written.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use leakwatch_profile::{encode_gzip, Function, Line, Location, Profile, Sample, ValueType};
+use serde_json::Value;
+
+const EVIL: &str = "<script>alert(1)</script>";
+
+// ------------------------------------------------------------ Chromium
+
+/// Runs headless Chromium on `url` with `extra` flags, in a fresh profile
+/// directory and with everything that could reach the network switched
+/// off; returns its output, killing it after 60 s.
+fn chromium(url: &str, extra: &[&str]) -> Output {
+    let profile = support::scratch();
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(url)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot run chromium ({e}); install it (Debian: apt-get install chromium) or run scripts/test, which does")
+    });
+    // Read both pipes on threads so a chatty Chromium cannot block on a
+    // full pipe while we wait for it.
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 60 s on {url}");
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.canonicalize().unwrap().display())
+}
+
+/// Console messages from Chromium's log (`…:INFO:CONSOLE:…] "message"`):
+/// every level lands here, errors included.
+fn console_messages(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What the probe page measured in the report.
+#[derive(Debug)]
+struct Layout {
+    /// `svg WxH` and `img WxH natural WxH` per chart.
+    figures: Vec<String>,
+    /// The verdict box's rendered text, empty when it is not visible.
+    verdict_text: String,
+    /// Script elements in the report's DOM.
+    scripts: usize,
+}
+
+/// Loads `report` inside a probe page that measures it after layout.
+/// The report is unmodified; the probe's script is test-only.
+fn measure(report: &Path) -> Layout {
+    let dir = report.parent().unwrap();
+    let probe = dir.join("probe.html");
+    let name = report.file_name().unwrap().to_str().unwrap();
+    std::fs::write(
+        &probe,
+        format!(
+            r#"<!DOCTYPE html><html><body>
+<iframe id="r" src="{name}" style="width:1280px;height:2400px;border:0"></iframe>
+<pre id="out">not measured</pre>
+<script>
+document.getElementById('r').addEventListener('load', () => {{
+  const out = [];
+  try {{
+    const d = document.getElementById('r').contentDocument;
+    for (const el of d.querySelectorAll('figure svg, figure img')) {{
+      const r = el.getBoundingClientRect();
+      let line = 'figure ' + el.tagName.toLowerCase() + ' ' + Math.round(r.width) + 'x' + Math.round(r.height);
+      if (el.tagName === 'IMG') line += ' natural ' + el.naturalWidth + 'x' + el.naturalHeight;
+      out.push(line);
+    }}
+    const v = d.getElementById('verdict');
+    const style = d.defaultView.getComputedStyle(v);
+    const r = v.getBoundingClientRect();
+    const visible = style.display !== 'none' && style.visibility !== 'hidden' && r.width > 0 && r.height > 0;
+    out.push('verdict ' + (visible ? v.innerText.replace(/\s+/g, ' ') : ''));
+    out.push('scripts ' + d.querySelectorAll('script').length);
+  }} catch (e) {{ out.push('error ' + e); }}
+  document.getElementById('out').textContent = out.join('\n');
+}});
+</script></body></html>"#
+        ),
+    )
+    .unwrap();
+    let out = chromium(
+        &file_url(&probe),
+        &["--allow-file-access-from-files", "--dump-dom"],
+    );
+    assert!(
+        out.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let text = dom
+        .split_once("<pre id=\"out\">")
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map(|(t, _)| t.to_owned())
+        .unwrap_or_else(|| panic!("no probe output in:\n{dom}"));
+    assert!(
+        !text.contains("error ") && text != "not measured",
+        "the probe failed: {text}"
+    );
+    let mut layout = Layout {
+        figures: vec![],
+        verdict_text: String::new(),
+        scripts: usize::MAX,
+    };
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("figure ") {
+            layout.figures.push(f.to_owned());
+        } else if let Some(v) = line.strip_prefix("verdict ") {
+            layout.verdict_text = v.trim().to_owned();
+        } else if let Some(n) = line.strip_prefix("scripts ") {
+            layout.scripts = n.parse().unwrap();
+        }
+    }
+    layout
+}
+
+/// `WxH` pairs of a figure line, e.g. `svg 1002x522` → [(1002, 522)].
+fn sizes(figure: &str) -> Vec<(u32, u32)> {
+    figure
+        .split_whitespace()
+        .filter_map(|w| w.split_once('x'))
+        .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .collect()
+}
+
+/// Opens `report` in Chromium: no console messages, a screenshot written
+/// to `shot`, and the probe's measurements returned.
+fn open_in_browser(report: &Path, shot: &Path) -> Layout {
+    let out = chromium(
+        &file_url(report),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2400",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let console = console_messages(&out.stderr);
+    assert!(
+        console.is_empty(),
+        "the report logged to the console:\n{}",
+        console.join("\n")
+    );
+    let png = std::fs::read(shot).expect("chromium wrote the screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "screenshot is not a real PNG"
+    );
+    measure(report)
+}
+
+fn artifacts() -> PathBuf {
+    let dir = support::target_dir().join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `analyze DIR --html FILE --json`; returns the verdict JSON.
+fn analyze_html(rec: &Path, html: &Path) -> Value {
+    let mut cmd = support::leakwatch();
+    cmd.args([
+        "analyze",
+        rec.to_str().unwrap(),
+        "--json",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let out = cmd.output().unwrap();
+    // 0 no leak, 1 leak, 3 inconclusive: all are verdicts; 2 is an error.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1 | 3)),
+        "{}",
+        support::describe(&cmd, &out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not the verdict JSON ({e}): {}",
+            support::describe(&cmd, &out)
+        )
+    })
+}
+
+// ------------------------------------------------------------ tests
+
+#[test]
+fn the_report_of_a_leaking_go_service_renders_in_headless_chromium() {
+    let scratch = support::scratch();
+    let rec = scratch.path().join("rec");
+    let port = support::scenario::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let bin = support::scenario::binary();
+    support::run_ok(support::leakwatch().args([
+        "watch",
+        "--interval",
+        "100ms",
+        "--profile-interval",
+        "500ms",
+        "--duration",
+        "4s",
+        "--quiet",
+        "--pprof",
+        &format!("http://{addr}"),
+        "--out",
+        rec.to_str().unwrap(),
+        "--",
+        bin.to_str().unwrap(),
+        "-mode",
+        "mapcache",
+        "-rate",
+        "4000",
+        "-addr",
+        &addr,
+    ]));
+    let report = scratch.path().join("report.html");
+    let verdict = analyze_html(&rec, &report);
+    assert_eq!(
+        verdict["schema"], "leakwatch.verdict/1",
+        "--json still prints the verdict"
+    );
+
+    let html = std::fs::read_to_string(&report).unwrap();
+    std::fs::copy(&report, artifacts().join("report.html")).unwrap();
+    for fetch in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(
+            !html.contains(fetch),
+            "the report fetches something ({fetch})"
+        );
+    }
+
+    let layout = open_in_browser(&report, &artifacts().join("report.png"));
+    assert_eq!(layout.scripts, 0, "the report needs no script");
+    let word = verdict["verdict"].as_str().unwrap().replace('_', " ");
+    assert!(
+        layout
+            .verdict_text
+            .to_lowercase()
+            .contains(&format!("verdict: {word}")),
+        "verdict {word:?} not visible: {layout:?}"
+    );
+    assert!(
+        layout.figures.iter().any(|f| f.starts_with("svg ")),
+        "no chart: {layout:?}"
+    );
+    assert!(
+        layout.figures.iter().any(|f| f.starts_with("img ")),
+        "no flame graph: {layout:?}"
+    );
+    for f in &layout.figures {
+        let s = sizes(f);
+        assert!(
+            !s.is_empty() && s.iter().all(|&(w, h)| w > 100 && h > 50),
+            "a picture has no size: {f}"
+        );
+    }
+}
+
+#[test]
+fn markup_in_served_function_names_is_shown_as_text() {
+    let server = ProfileServer::start();
+    let scratch = support::scratch();
+    let rec = scratch.path().join("rec");
+    support::run_ok(support::leakwatch().args([
+        "watch",
+        "--interval",
+        "100ms",
+        "--profile-interval",
+        "300ms",
+        "--duration",
+        "3s",
+        "--quiet",
+        "--pprof",
+        &server.url,
+        "--out",
+        rec.to_str().unwrap(),
+        "--",
+        "sleep",
+        "30",
+    ]));
+    assert!(
+        server.heap_requests.load(Ordering::SeqCst) >= 2,
+        "watch fetched fewer than two heap profiles"
+    );
+    let report = scratch.path().join("report.html");
+    analyze_html(&rec, &report);
+    let html = std::fs::read_to_string(&report).unwrap();
+
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    assert!(
+        html.contains(escaped),
+        "the name is not in the report as escaped text"
+    );
+    assert!(
+        !html.to_lowercase().contains("<script"),
+        "a <script> tag is in the report"
+    );
+
+    let layout = open_in_browser(&report, &scratch.path().join("shot.png"));
+    assert_eq!(layout.scripts, 0, "the browser found a script element");
+    // And in the DOM the browser built, the name is text.
+    let out = chromium(&file_url(&report), &["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains(escaped), "the name is not text in the DOM");
+    assert!(
+        !dom.to_lowercase().contains("<script"),
+        "the DOM holds a script element"
+    );
+}
+
+// ------------------------------------------------------------ a pprof endpoint
+
+/// A pprof endpoint on loopback serving a heap profile that grows by 1 MiB
+/// per request at a function called `<script>alert(1)</script>`, and a
+/// goroutine profile naming it too. `?debug=1` (runtime statistics) is 404,
+/// as for a non-Go service.
+struct ProfileServer {
+    url: String,
+    heap_requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl ProfileServer {
+    fn start() -> ProfileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heap_requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, halt) = (heap_requests.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            while !halt.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => serve(conn, &count),
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        ProfileServer {
+            url,
+            heap_requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ProfileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(mut conn: TcpStream, heap_requests: &AtomicUsize) {
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let target = head.split_whitespace().nth(1).unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let body = match path {
+        "/debug/pprof/heap" if !query.contains("debug=1") => {
+            let n = heap_requests.fetch_add(1, Ordering::SeqCst) as i64 + 1;
+            Some(encode_gzip(&heap_profile(n)))
+        }
+        "/debug/pprof/goroutine" => Some(encode_gzip(&goroutine_profile())),
+        _ => None,
+    };
+    let _ = match body {
+        Some(b) => conn
+            .write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    b.len()
+                )
+                .as_bytes(),
+            )
+            .and_then(|_| conn.write_all(&b)),
+        None => conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    };
+}
+
+/// A profile of one sample type over `stacks` (leaf first, with values).
+fn profile(types: &[(&str, &str)], stacks: &[(&[&str], Vec<i64>)]) -> Profile {
+    let mut p = Profile::default();
+    p.sample_types = types
+        .iter()
+        .map(|(t, u)| ValueType {
+            ty: p.intern(t),
+            unit: p.intern(u),
+        })
+        .collect();
+    for (frames, values) in stacks {
+        let mut ids = Vec::new();
+        for name in frames.iter() {
+            let name = p.intern(name);
+            let id = match p.functions.iter().position(|f| f.name == name) {
+                Some(i) => i as u64 + 1,
+                None => {
+                    let id = p.functions.len() as u64 + 1;
+                    let file = p.intern("/src/<evil>.go");
+                    p.functions.push(Function {
+                        id,
+                        name,
+                        system_name: name,
+                        filename: file,
+                        start_line: 1,
+                    });
+                    p.locations.push(Location {
+                        id,
+                        address: 0x4000 + id,
+                        lines: vec![Line {
+                            function_id: id,
+                            line: 10 + id as i64,
+                            column: 0,
+                        }],
+                        ..Default::default()
+                    });
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        p.samples.push(Sample {
+            location_ids: ids,
+            values: values.clone(),
+            labels: vec![],
+        });
+    }
+    p
+}
+
+fn heap_profile(n: i64) -> Profile {
+    let grown = n << 20;
+    profile(
+        &[("inuse_objects", "count"), ("inuse_space", "bytes")],
+        &[
+            (&[EVIL, "main.handle", "main.main"], vec![n * 1024, grown]),
+            (&["main.steady", "main.main"], vec![64, 256 << 10]),
+        ],
+    )
+}
+
+fn goroutine_profile() -> Profile {
+    profile(
+        &[("goroutine", "count")],
+        &[(&[EVIL, "main.main"], vec![3])],
+    )
+}
