@@ -98,6 +98,33 @@ impl IdIndex {
         Self::new(functions.iter().map(|f| f.id), "function")
     }
 
+    /// The first of `ids` that is not in the index. For Go's dense ids this
+    /// is a bounds check the compiler vectorizes, which matters when it runs
+    /// over every frame of every sample.
+    #[inline]
+    pub fn first_missing(&self, ids: &[u64]) -> Option<u64> {
+        match &self.repr {
+            Repr::Dense(len) => {
+                let len = *len as u64;
+                // id - 1 wraps to u64::MAX for 0, so one comparison covers both ends.
+                if ids.iter().all(|&id| id.wrapping_sub(1) < len) {
+                    None
+                } else {
+                    ids.iter().copied().find(|&id| id.wrapping_sub(1) >= len)
+                }
+            }
+            _ => ids.iter().copied().find(|&id| self.get(id).is_none()),
+        }
+    }
+
+    /// `Some(n)` when the ids are exactly `1..=n` in order.
+    pub(crate) fn dense_len(&self) -> Option<usize> {
+        match self.repr {
+            Repr::Dense(len) => Some(len),
+            _ => None,
+        }
+    }
+
     /// The position of `id`, if present.
     #[inline]
     pub fn get(&self, id: u64) -> Option<usize> {
@@ -133,6 +160,8 @@ mod tests {
         assert_eq!(i.get(2), Some(1));
         assert_eq!(i.get(0), None);
         assert_eq!(i.get(4), None);
+        assert_eq!(i.first_missing(&[3, 1, 2]), None);
+        assert_eq!(i.first_missing(&[3, 0, 9]), Some(0));
     }
 
     #[test]
@@ -147,6 +176,8 @@ mod tests {
             (Some(0), Some(1), None)
         );
         assert_eq!(m.get(u64::MAX), None);
+        assert_eq!(m.first_missing(&[7, 1 << 40, 8]), Some(8));
+        assert_eq!(t.first_missing(&[9, 3]), None);
     }
 
     #[test]

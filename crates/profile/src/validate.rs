@@ -7,6 +7,17 @@ use crate::{DecodeError, IdIndex, Profile, StrIdx};
 
 /// Checks `profile` and returns the id indices it built on the way.
 pub fn validate(profile: &Profile) -> Result<Indices, DecodeError> {
+    validate_with(profile, None)
+}
+
+/// [`validate`], given the smallest and largest location id the samples
+/// refer to when the decoder already knows them. With Go's dense location
+/// ids that settles every sample → location reference at once, sparing a
+/// pass over every frame of every sample (cold in cache by now).
+pub(crate) fn validate_with(
+    profile: &Profile,
+    sample_location_range: Option<(u64, u64)>,
+) -> Result<Indices, DecodeError> {
     let p = profile;
     match p.strings.first() {
         None => return Err(DecodeError::StringTableMissing),
@@ -64,6 +75,12 @@ pub fn validate(profile: &Profile) -> Result<Indices, DecodeError> {
         }
     }
 
+    let locations_resolve = match (sample_location_range, locations.dense_len()) {
+        (Some((min, max)), Some(len)) => min >= 1 && max <= len as u64,
+        // No sample has a location.
+        (Some((min, max)), None) => min > max,
+        _ => false,
+    };
     let expected = p.sample_types.len();
     for (i, s) in p.samples.iter().enumerate() {
         if s.values.len() != expected {
@@ -73,8 +90,8 @@ pub fn validate(profile: &Profile) -> Result<Indices, DecodeError> {
                 expected,
             });
         }
-        for &id in &s.location_ids {
-            if locations.get(id).is_none() {
+        if !locations_resolve {
+            if let Some(id) = locations.first_missing(&s.location_ids) {
                 return Err(DecodeError::DanglingLocation { sample: i, id });
             }
         }

@@ -52,17 +52,19 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Profile, DecodeError> {
 }
 
 fn decode_uncompressed(bytes: &[u8]) -> Result<Profile, DecodeError> {
-    let profile = if let Some(kind) = text::sniff(bytes) {
-        text::parse(bytes, kind)?
+    if let Some(kind) = text::sniff(bytes) {
+        let profile = text::parse(bytes, kind)?;
+        validate::validate(&profile)?;
+        Ok(profile)
     } else if proto::plausible_start(bytes[0]) {
-        proto::decode_profile(bytes)?
+        let (profile, location_range) = proto::decode_profile(bytes)?;
+        validate::validate_with(&profile, Some(location_range))?;
+        Ok(profile)
     } else {
-        return Err(DecodeError::UnknownFormat {
+        Err(DecodeError::UnknownFormat {
             start: describe_start(bytes),
-        });
-    };
-    validate::validate(&profile)?;
-    Ok(profile)
+        })
+    }
 }
 
 /// Whether `bytes` start with the gzip magic number.

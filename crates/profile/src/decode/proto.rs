@@ -15,9 +15,12 @@ use crate::{
 };
 
 /// Decodes a raw (not gzipped) pprof protobuf. The result is not yet
-/// validated.
-pub(crate) fn decode_profile(buf: &[u8]) -> Result<Profile, DecodeError> {
+/// validated; the second value is the smallest and largest location id
+/// the samples refer to (`(u64::MAX, 0)` when none), for
+/// [`crate::validate::validate_with`].
+pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, (u64, u64)), DecodeError> {
     let mut p = Profile::default();
+    let mut range = (u64::MAX, 0u64);
     presize(buf, &mut p);
     let mut w = Wire::new(buf, 0);
     while !w.at_end() {
@@ -26,7 +29,14 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<Profile, DecodeError> {
             1 => p
                 .sample_types
                 .push(value_type(msg(&mut w, key, "Profile.sample_type")?)?),
-            2 => p.samples.push(sample(msg(&mut w, key, "Profile.sample")?)?),
+            2 => {
+                let s = sample(msg(&mut w, key, "Profile.sample")?)?;
+                // While the ids are still in cache.
+                for &id in &s.location_ids {
+                    range = (range.0.min(id), range.1.max(id));
+                }
+                p.samples.push(s);
+            }
             3 => p
                 .mappings
                 .push(mapping(msg(&mut w, key, "Profile.mapping")?)?),
@@ -52,7 +62,7 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<Profile, DecodeError> {
             _ => w.skip(key, "Profile")?,
         }
     }
-    Ok(p)
+    Ok((p, range))
 }
 
 /// Counts the repeated top-level messages so every vector is allocated once.
@@ -187,6 +197,9 @@ fn value_type((buf, base): (&[u8], usize)) -> Result<ValueType, DecodeError> {
 #[inline]
 fn sample((buf, base): (&[u8], usize)) -> Result<Sample, DecodeError> {
     let mut s = Sample::default();
+    // Go attaches one label per heap sample; a Vec grown by push would
+    // reserve room for four, which over 600k samples is tens of MB.
+    s.labels.reserve_exact(count_labels(buf));
     let mut w = Wire::new(buf, base);
     while !w.at_end() {
         let key = w.key("Sample")?;
@@ -204,6 +217,22 @@ fn sample((buf, base): (&[u8], usize)) -> Result<Sample, DecodeError> {
         }
     }
     Ok(s)
+}
+
+/// How many `Sample.label` fields `buf` holds; stops quietly at a defect,
+/// which the decoding pass then reports.
+#[inline]
+fn count_labels(buf: &[u8]) -> usize {
+    let mut n = 0;
+    let mut w = Wire::new(buf, 0);
+    while !w.at_end() {
+        let Ok(key) = w.key("Sample") else { break };
+        n += usize::from(key.field == 3);
+        if w.skip(key, "Sample").is_err() {
+            break;
+        }
+    }
+    n
 }
 
 #[inline]
