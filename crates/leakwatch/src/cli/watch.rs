@@ -119,7 +119,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     let summary = record(&args)?;
     if !args.quiet {
         eprintln!(
-            "leakwatch: {} samples, {} profiles ({} failed) in {}",
+            "leakwatch: watch ended ({}): {} samples, {} profiles ({} failed) in {}",
+            summary.reason,
             summary.samples,
             summary.profiles_stored,
             summary.profiles_failed,

@@ -14,6 +14,6 @@ pub mod writer;
 pub use format::{
     Event, EventLine, Meta, ProfileEntry, ProfileKind, RuntimeLine, Sample, Timestamp,
 };
-pub use reader::{Recording, RecordingError};
+pub use reader::Recording;
 pub use window::{window, Window};
 pub use writer::{store_profile, RecordingWriter};

@@ -72,10 +72,6 @@ pub struct Recording {
     pub profiles: Vec<ProfileEntry>,
     /// Go runtime statistics, one per successful profile round.
     pub runtime: Vec<RuntimeLine>,
-    /// Profiles listed as removed by thinning.
-    pub thinned: usize,
-    /// Torn final lines skipped (one per file at most).
-    pub torn_lines: usize,
 }
 
 impl Recording {
@@ -110,11 +106,10 @@ impl Recording {
                 message: e.to_string(),
             })?;
 
-        let mut torn_lines = 0;
-        let samples: Vec<Sample> = read_lines(&dir.join(SAMPLES_FILE), &mut torn_lines)?;
-        let events: Vec<EventLine> = read_lines(&dir.join(EVENTS_FILE), &mut torn_lines)?;
-        let runtime: Vec<RuntimeLine> = read_lines(&dir.join(RUNTIME_FILE), &mut torn_lines)?;
-        let index: Vec<IndexLine> = read_lines(&dir.join(PROFILES_INDEX_FILE), &mut torn_lines)?;
+        let samples: Vec<Sample> = read_lines(&dir.join(SAMPLES_FILE))?;
+        let events: Vec<EventLine> = read_lines(&dir.join(EVENTS_FILE))?;
+        let runtime: Vec<RuntimeLine> = read_lines(&dir.join(RUNTIME_FILE))?;
+        let index: Vec<IndexLine> = read_lines(&dir.join(PROFILES_INDEX_FILE))?;
 
         let removed: BTreeSet<(u64, ProfileKind)> = index
             .iter()
@@ -130,6 +125,13 @@ impl Recording {
                 IndexLine::Remove { .. } => None,
             })
             .filter(|e| !removed.contains(&(e.seq, e.kind)))
+            // Only files inside the recording: an edited index must not make
+            // a reader open arbitrary paths.
+            .filter(|e| {
+                Path::new(&e.file)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            })
             // A listed file can vanish only while it is being thinned (its
             // remove line may have been written after we read the index).
             .filter(|e| dir.join(&e.file).is_file())
@@ -143,8 +145,6 @@ impl Recording {
             events,
             profiles,
             runtime,
-            thinned: removed.len(),
-            torn_lines,
         })
     }
 
@@ -200,10 +200,7 @@ fn check_version(path: &Path, text: &str) -> Result<(), RecordingError> {
 
 /// Reads a JSONL file under the torn-tail rule. A missing file is empty: a
 /// watcher killed right after `meta.json` may not have created it yet.
-fn read_lines<T: DeserializeOwned>(
-    path: &Path,
-    torn: &mut usize,
-) -> Result<Vec<T>, RecordingError> {
+fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, RecordingError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -214,13 +211,11 @@ fn read_lines<T: DeserializeOwned>(
             })
         }
     };
+    // Everything after the last newline is a torn (or still growing) line.
     let complete = match bytes.iter().rposition(|b| *b == b'\n') {
         Some(i) => &bytes[..=i],
         None => &bytes[..0],
     };
-    if complete.len() < bytes.len() {
-        *torn += 1;
-    }
     let mut out = Vec::new();
     for (i, line) in complete.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -234,4 +229,119 @@ fn read_lines<T: DeserializeOwned>(
         out.push(record);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::recording::format::{self, Settings, TargetMeta, Timestamp, FORMAT};
+    use crate::recording::writer::{store_profile, RecordingWriter};
+
+    fn meta() -> Meta {
+        Meta {
+            format: FORMAT.into(),
+            leakwatch_version: "test".into(),
+            start: Timestamp::now(),
+            host: None,
+            command_line: vec!["leakwatch".into()],
+            target: TargetMeta {
+                mode: "pid".into(),
+                pid: 1,
+                start_ticks: None,
+                command: None,
+                cgroup: None,
+            },
+            pprof: None,
+            settings: Settings {
+                interval_seconds: 1.0,
+                profile_interval_seconds: 1.0,
+                duration_seconds: None,
+                max_profiles: 3,
+                max_body_bytes: 1,
+                scrape_timeout_seconds: 1.0,
+                restart: false,
+                stop_grace_seconds: 1.0,
+            },
+        }
+    }
+
+    fn entry(dir: &Path, seq: u64) -> ProfileEntry {
+        let file = store_profile(dir, ProfileKind::Heap, seq, &[0x1f, 0x8b, seq as u8]).unwrap();
+        ProfileEntry {
+            seq,
+            kind: ProfileKind::Heap,
+            time: Timestamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seq)),
+            file,
+            bytes: 3,
+            url: "http://x/heap".into(),
+            totals: Default::default(),
+        }
+    }
+
+    #[test]
+    fn written_then_read_with_a_torn_tail_and_thinning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("rec");
+        let mut w = RecordingWriter::create(&dir, &meta(), 3).unwrap();
+        for i in 0..4 {
+            w.sample(&Sample {
+                time: Timestamp::now(),
+                pid: 1,
+                vm_rss: Some(i),
+                ..Sample::default()
+            })
+            .unwrap();
+        }
+        for seq in 1..=5 {
+            w.add_round(seq, &[entry(&dir, seq)]).unwrap();
+        }
+        assert_eq!(w.thinned(), 2);
+        // A line cut short by a kill.
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(format::SAMPLES_FILE))
+            .unwrap();
+        f.write_all(br#"{"time":"2026-01-01T00:00:00Z","pi"#)
+            .unwrap();
+
+        let rec = Recording::open(&dir).unwrap();
+        assert_eq!(rec.samples.len(), 4);
+        assert_eq!(rec.samples[3].vm_rss, Some(3));
+        let seqs: Vec<u64> = rec.profiles.iter().map(|p| p.seq).collect();
+        assert_eq!(seqs.len(), 3);
+        assert_eq!((seqs[0], seqs[2]), (1, 5));
+        assert!(rec.profiles.iter().all(|p| rec.profile_path(p).is_file()));
+        assert!(!rec.is_complete());
+    }
+
+    #[test]
+    fn a_malformed_complete_line_is_an_error_naming_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("rec");
+        RecordingWriter::create(&dir, &meta(), 3).unwrap();
+        fs::write(
+            dir.join(format::EVENTS_FILE),
+            "{\"time\":\"2026-01-01T00:00:00Z\",\"kind\":\"x\",\"detail\":\"\"}\nnot json\n",
+        )
+        .unwrap();
+        let err = Recording::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("events.jsonl:2"), "{err}");
+    }
+
+    #[test]
+    fn other_major_versions_and_non_recordings_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = Recording::open(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("not a leakwatch recording"), "{err}");
+        let mut m = serde_json::to_value(meta()).unwrap();
+        m["format"] = "leakwatch.recording/2".into();
+        fs::write(tmp.path().join(META_FILE), m.to_string()).unwrap();
+        let err = Recording::open(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("leakwatch.recording/2"), "{err}");
+        m["format"] = "leakwatch.recording/1.3".into();
+        fs::write(tmp.path().join(META_FILE), m.to_string()).unwrap();
+        assert!(Recording::open(tmp.path()).is_ok());
+    }
 }

@@ -110,11 +110,6 @@ impl RecordingWriter {
         })
     }
 
-    /// The recording's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Profiles removed by thinning so far.
     pub fn thinned(&self) -> u64 {
         self.thinned
