@@ -310,16 +310,14 @@ impl NodeValues {
         let mut frames: Vec<u32> = Vec::new();
         let mut locs: Vec<u32> = Vec::new();
 
-        let dangling = |sample: usize, id: u64| AggregateError::DanglingLocation { sample, id };
         for (si, sample) in profile.samples.iter().enumerate() {
-            let v = *sample
-                .values
-                .get(index)
-                .ok_or_else(|| AggregateError::ValueCount {
+            let Some(&v) = sample.values.get(index) else {
+                return Err(AggregateError::ValueCount {
                     sample: si,
                     got: sample.values.len(),
                     want,
-                })?;
+                });
+            };
             out.total = out.total.saturating_add(v.saturating_abs());
             // A zero sample adds nothing anywhere (pprof skips it too).
             if v == 0 {
@@ -328,10 +326,9 @@ impl NodeValues {
 
             locs.clear();
             for &id in &sample.location_ids {
-                let li = graph
-                    .location_index
-                    .get(id)
-                    .ok_or_else(|| dangling(si, id))?;
+                let Some(li) = graph.location_index.get(id) else {
+                    return Err(AggregateError::DanglingLocation { sample: si, id });
+                };
                 locs.push(li as u32);
             }
             let start = match &graph.prune {
