@@ -207,3 +207,45 @@ fn goroutine_text_profile_names_user_frames() {
     );
     assert!(function_names(&p).contains("runtime/pprof.writeGoroutine"));
 }
+
+#[test]
+fn gzipped_text_profiles_decode_like_plain_ones() {
+    use std::io::Write;
+    let text = fixture("heap.txt");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let gz = gz.finish().unwrap();
+    assert_eq!(
+        decode(&gz, &Limits::default()).unwrap(),
+        decode_fixture("heap.txt")
+    );
+}
+
+/// Go's count profile text with goroutine labels (`pprof.Do`), in the
+/// tabwriter-aligned form Go 1.19 prints.
+#[test]
+fn goroutine_labels_become_string_labels() {
+    let text = "goroutine profile: total 3\n\
+        2 @ 0x437cd6 0x4bc1d3 0x461ac1\n\
+        # labels: {\"request\":\"GET /a\", \"worker\":\"7\"}\n\
+        #\t0x4bc1d2\tmain.waiter+0x32\t\t/src/main.go:73\n\
+        \n\
+        1 @ 0x437cd6 0x461ac1\n\
+        \n";
+    let p = decode(text.as_bytes(), &Limits::default()).unwrap();
+    assert_eq!(p.samples.len(), 2);
+    let labels: Vec<(&str, &str)> = p.samples[0]
+        .labels
+        .iter()
+        .map(|l| (p.str(l.key), p.str(l.str)))
+        .collect();
+    assert_eq!(labels, [("request", "GET /a"), ("worker", "7")]);
+    // The runtime frames Go hides around main.waiter are left out...
+    assert_eq!(p.samples[0].location_ids.len(), 1);
+    let loc = &p.locations[p.samples[0].location_ids[0] as usize - 1];
+    assert_eq!(loc.address, 0x4bc1d2);
+    // ...but a stack with no named frame at all is kept whole, unnamed.
+    assert_eq!(p.samples[1].location_ids.len(), 2);
+    assert_eq!(p.samples[1].values, [1]);
+    assert!(!p.mappings[0].has_functions);
+}
