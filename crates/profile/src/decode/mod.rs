@@ -92,10 +92,13 @@ pub fn gunzip(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, DecodeError> {
 
 /// Capacity to reserve for the decompressed data. The gzip trailer's ISIZE
 /// (size mod 2^32 of the last member) is a hint from the input, so it is
-/// used only when it is possible for deflate (at most ~1032:1) and within
-/// the limit; otherwise the vector grows as data actually arrives.
+/// used only when it is possible for deflate (at most ~1032:1), within the
+/// limit, and at most 128 MiB; beyond that the vector grows as data
+/// actually arrives, so a lying trailer cannot reserve gigabytes.
 fn size_hint(bytes: &[u8], limit: u64) -> usize {
     const MAX_RATIO: u64 = 1032;
+    const MAX_HINT: u64 = 128 << 20;
+    let limit = limit.min(MAX_HINT);
     let Some(tail) = bytes.len().checked_sub(4).map(|at| &bytes[at..]) else {
         return 0;
     };
