@@ -148,7 +148,7 @@ pub struct WatchSummary {
 /// Messages to the main loop.
 enum Wake {
     Signal(i32),
-    Scraped(scrape::Outcome),
+    Scraped(Box<scrape::Outcome>),
 }
 
 /// Watches the target described by `args` until the watch ends and returns
@@ -313,7 +313,7 @@ fn watch_loop(
                 dir: dir.to_owned(),
             };
             Some(
-                Scraper::start(config, move |o| tx.send(Wake::Scraped(o)).is_ok())
+                Scraper::start(config, move |o| tx.send(Wake::Scraped(Box::new(o))).is_ok())
                     .context("cannot start the scraping thread")?,
             )
         }
@@ -441,7 +441,7 @@ fn watch_loop(
             }
             Ok(Wake::Scraped(outcome)) => {
                 in_flight = false;
-                record_round(&mut writer, outcome, &mut counters, &mut progress)?;
+                record_round(&mut writer, *outcome, &mut counters, &mut progress)?;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
@@ -456,7 +456,7 @@ fn watch_loop(
         let deadline = Instant::now() + Duration::from_secs(2);
         while let Ok(w) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             if let Wake::Scraped(outcome) = w {
-                record_round(&mut writer, outcome, &mut counters, &mut progress)?;
+                record_round(&mut writer, *outcome, &mut counters, &mut progress)?;
                 break;
             }
         }
