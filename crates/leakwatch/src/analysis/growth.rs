@@ -76,6 +76,9 @@ pub struct Assessment {
     pub whole: Trend,
     /// Trend over the recent part.
     pub recent: Option<Trend>,
+    /// One-sided rank-sum p-value that the recent third lies above the
+    /// middle third (1 when they cannot be compared).
+    pub recent_above_middle: f64,
     /// Median value over the window.
     pub level: f64,
     /// Time span covered, seconds.
@@ -139,12 +142,29 @@ pub fn assess(
     let (rt, ry, rsegs) = bin_segments(t, y, &recent_segs, stats::MAX_POINTS);
     let recent = stats::trend(&rt, &ry, &rsegs);
 
+    // A handful of recent points, stepped as a Go heap profile is (it moves
+    // at collections and in sampling quanta), gives the recent trend test
+    // little power. A second witness: the recent third sits above the
+    // middle third (rank-sum), compared within the last lifetime only.
+    let last_start = segments.last().map_or(0, |s| s.start);
+    let mid_cut = t.partition_point(|&x| x < t[n - 1] - 2.0 * span * th.recent_fraction);
+    let mid_from = mid_cut
+        .min(from.saturating_sub(th.min_recent_points))
+        .max(last_start);
+    let recent_above_middle = if from > mid_from {
+        stats::rank_sum_greater(&y[mid_from..from], &y[from..])
+    } else {
+        1.0
+    };
+
+    let still_growing = recent.as_ref().is_some_and(|r| {
+        r.slope > 0.0
+            && r.slope >= th.recent_min_ratio * whole.slope
+            && (r.rising(th.alpha_recent) || recent_above_middle < th.alpha_recent)
+    });
     let shape = if !whole.rising(th.alpha) {
         Shape::Flat
-    } else if !recent
-        .as_ref()
-        .is_some_and(|r| r.rising(th.alpha_recent) && r.slope >= th.recent_min_ratio * whole.slope)
-    {
+    } else if !still_growing {
         Shape::Plateaued
     } else if change < th.min_absolute_change || change < th.min_relative_change * level.abs() {
         Shape::Slight
@@ -154,6 +174,7 @@ pub fn assess(
     Ok(Assessment {
         whole,
         recent,
+        recent_above_middle,
         level,
         span,
         change,

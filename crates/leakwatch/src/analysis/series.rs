@@ -115,15 +115,20 @@ pub struct Observations {
     pub heap: Series,
     /// Heap objects in use per heap profile.
     pub heap_objects: Series,
-    /// Per-site heap bytes, aligned with `heap`.
+    /// Per-site heap bytes, aligned with `heap_site_points`.
     pub heap_sites: Vec<SiteSeries>,
+    /// The heap profiles the sites were read from (at most
+    /// [`MAX_DECODED_PROFILES`], spread evenly), with their totals.
+    pub heap_site_points: Series,
     /// The memory Go's runtime has mapped and not returned (MemStats `Sys −
     /// HeapReleased`), per profile round, bytes.
     pub go_mapped: Series,
     /// Goroutines per goroutine profile.
     pub goroutines: Series,
-    /// Per-site goroutine counts, aligned with `goroutines`.
+    /// Per-site goroutine counts, aligned with `goroutine_site_points`.
     pub goroutine_sites: Vec<SiteSeries>,
+    /// The goroutine profiles the sites were read from, with their totals.
+    pub goroutine_site_points: Series,
     /// Process lifetimes, oldest first.
     pub lifetimes: Vec<Lifetime>,
     /// The recording's events, as written.
@@ -182,47 +187,128 @@ pub fn observe(rec: &Recording) -> Observations {
 
     let mut unreadable = Vec::new();
     let heap_entries: Vec<&ProfileEntry> = rec.profiles_of(ProfileKind::Heap).collect();
-    let heap_reduced = reduce_all(rec, &heap_entries, SiteKind::Heap, &mut unreadable);
-    let mut heap = Series::default();
-    let mut heap_objects = Series::default();
-    for (entry, r) in &heap_reduced {
-        let t = since(entry.time);
-        heap.push(t, r.total as f64, lifetime_at(t));
-        heap_objects.push(t, r.total_objects as f64, lifetime_at(t));
-    }
-    let first_last_heap = match (heap_reduced.first(), heap_reduced.last()) {
-        (Some(a), Some(b)) if heap_reduced.len() >= 2 => {
-            Some((rec.profile_path(a.0), rec.profile_path(b.0)))
+    let heap_side = profile_series(
+        rec,
+        &heap_entries,
+        SiteKind::Heap,
+        &mut unreadable,
+        &lifetime_at,
+    );
+    let first_last_heap = match (heap_side.decoded.first(), heap_side.decoded.last()) {
+        (Some(a), Some(b)) if heap_side.decoded.len() >= 2 => {
+            Some((rec.profile_path(a), rec.profile_path(b)))
         }
         _ => None,
     };
-    let heap_sites = site_series(&heap_reduced);
-
     let gr_entries: Vec<&ProfileEntry> = rec.profiles_of(ProfileKind::Goroutine).collect();
-    let gr_reduced = reduce_all(rec, &gr_entries, SiteKind::Goroutine, &mut unreadable);
-    let mut goroutines = Series::default();
-    for (entry, r) in &gr_reduced {
-        let t = since(entry.time);
-        goroutines.push(t, r.total as f64, lifetime_at(t));
-    }
-    let goroutine_sites = site_series(&gr_reduced);
+    let gr_side = profile_series(
+        rec,
+        &gr_entries,
+        SiteKind::Goroutine,
+        &mut unreadable,
+        &lifetime_at,
+    );
 
     Observations {
         window,
         rss,
         cgroup,
-        heap,
-        heap_objects,
-        heap_sites,
+        heap: heap_side.totals,
+        heap_objects: heap_side.objects,
+        heap_sites: heap_side.sites,
+        heap_site_points: heap_side.site_points,
         go_mapped,
-        goroutines,
-        goroutine_sites,
+        goroutines: gr_side.totals,
+        goroutine_sites: gr_side.sites,
+        goroutine_site_points: gr_side.site_points,
         lifetimes,
         events: rec.events.clone(),
         cgroup_limit,
         first_last_heap,
         unreadable,
     }
+}
+
+/// At most this many profiles of a kind are decoded for the per-site
+/// series, spread evenly over the window with the first and last always
+/// among them. The totals come from every profile (the recording's index
+/// carries them), so the trend of the whole uses all the data; a site's
+/// trend needs far fewer points, and decoding is what costs: a 1 MB Go
+/// heap profile takes tens of milliseconds.
+pub const MAX_DECODED_PROFILES: usize = 120;
+
+/// The series drawn from the profiles of one kind.
+struct ProfileSide<'a> {
+    totals: Series,
+    objects: Series,
+    sites: Vec<SiteSeries>,
+    site_points: Series,
+    decoded: Vec<&'a ProfileEntry>,
+}
+
+/// Indices `0..n` thinned to at most `k`, evenly, first and last kept.
+fn evenly(n: usize, k: usize) -> Vec<usize> {
+    if n <= k || k < 2 {
+        return (0..n).collect();
+    }
+    let mut out: Vec<usize> = (0..k)
+        .map(|i| ((i as f64) * (n - 1) as f64 / (k - 1) as f64).round() as usize)
+        .collect();
+    out.dedup();
+    out
+}
+
+fn profile_series<'a>(
+    rec: &Recording,
+    entries: &[&'a ProfileEntry],
+    kind: SiteKind,
+    unreadable: &mut Vec<String>,
+    lifetime_at: &dyn Fn(f64) -> usize,
+) -> ProfileSide<'a> {
+    let start = rec.meta.start;
+    let (value_key, objects_key) = match kind {
+        SiteKind::Heap => ("inuse_space", Some("inuse_objects")),
+        SiteKind::Goroutine => ("goroutine", None),
+    };
+    // Totals from the index when every entry has them; else every profile
+    // must be decoded.
+    let indexed = !entries.is_empty() && entries.iter().all(|e| e.totals.contains_key(value_key));
+    let picks = if indexed {
+        evenly(entries.len(), MAX_DECODED_PROFILES)
+    } else {
+        (0..entries.len()).collect()
+    };
+    let chosen: Vec<&'a ProfileEntry> = picks.iter().map(|&i| entries[i]).collect();
+    let reduced = reduce_all(rec, &chosen, kind, unreadable);
+
+    let mut side = ProfileSide {
+        totals: Series::default(),
+        objects: Series::default(),
+        sites: site_series(&reduced),
+        site_points: Series::default(),
+        decoded: reduced.iter().map(|(e, _)| *e).collect(),
+    };
+    for (entry, r) in &reduced {
+        let t = entry.time.seconds_since(start);
+        side.site_points.push(t, r.total as f64, lifetime_at(t));
+    }
+    if indexed {
+        for e in entries {
+            let t = e.time.seconds_since(start);
+            side.totals
+                .push(t, e.totals[value_key] as f64, lifetime_at(t));
+            if let Some(v) = objects_key.and_then(|k| e.totals.get(k)) {
+                side.objects.push(t, *v as f64, lifetime_at(t));
+            }
+        }
+    } else {
+        side.totals = side.site_points.clone();
+        for (entry, r) in &reduced {
+            let t = entry.time.seconds_since(start);
+            side.objects.push(t, r.total_objects as f64, lifetime_at(t));
+        }
+    }
+    side
 }
 
 /// The process lifetimes: a new one starts wherever the sampled pid changes.
@@ -356,6 +442,15 @@ fn site_series(reduced: &[(&ProfileEntry, Reduced)]) -> Vec<SiteSeries> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evenly_keeps_first_and_last() {
+        assert_eq!(evenly(5, 10), vec![0, 1, 2, 3, 4]);
+        let picks = evenly(500, 120);
+        assert_eq!(picks.len(), 120);
+        assert_eq!((picks[0], picks[119]), (0, 499));
+        assert!(picks.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[test]
     fn segments_follow_lifetimes() {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use leakwatch_profile::Profile;
+use leakwatch_profile::{IdIndex, Profile};
 
 /// Whether a frame belongs to the Go runtime or an allocator rather than to
 /// the program, so that it is skipped when naming a site.
@@ -134,28 +134,55 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
     if profile.sample_types.is_empty() {
         return Err("the profile has no sample types".into());
     }
-    let locations: HashMap<u64, usize> = profile
-        .locations
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.id, i))
-        .collect();
-    let functions: HashMap<u64, usize> = profile
-        .functions
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.id, i))
-        .collect();
-    let frame_of = |function_id: u64, line: i64| -> (&str, &str, i64) {
-        match functions.get(&function_id).map(|&i| &profile.functions[i]) {
-            Some(f) => (profile.str(f.name), profile.str(f.filename), line),
-            None => ("", "", line),
-        }
+    let locations = IdIndex::of_locations(&profile.locations).map_err(|e| e.to_string())?;
+    let functions = IdIndex::of_functions(&profile.functions).map_err(|e| e.to_string())?;
+    let name_of = |function_id: u64| -> &str {
+        functions
+            .get(function_id)
+            .map_or("", |i| profile.str(profile.functions[i].name))
     };
 
+    // Per location, decided once rather than per sample: the first program
+    // frame among its (inlined) lines, else its first runtime frame. A Go
+    // heap profile has a few thousand locations and hundreds of thousands
+    // of samples, so this is what keeps the reduction cheap.
+    // Sites are numbered as they are met; each location maps to the site
+    // number of its first program frame (`program`) and of its first
+    // runtime frame (`runtime`), or `NONE`.
+    const NONE: u32 = u32::MAX;
+    let mut names: Vec<&str> = Vec::new();
+    let mut number: HashMap<&str, u32> = HashMap::new();
+    let mut site_no = |name| {
+        *number.entry(name).or_insert_with(|| {
+            names.push(name);
+            (names.len() - 1) as u32
+        })
+    };
+    let classes: Vec<(u32, u32)> = profile
+        .locations
+        .iter()
+        .map(|loc| {
+            let mut runtime = NONE;
+            for line in &loc.lines {
+                let name = name_of(line.function_id);
+                if name.is_empty() {
+                    continue;
+                }
+                if !is_runtime_frame(name) {
+                    return (site_no(name), runtime);
+                }
+                if runtime == NONE {
+                    runtime = site_no(name);
+                }
+            }
+            (NONE, runtime)
+        })
+        .collect();
+
     let mut out = Reduced::default();
+    let mut totals = vec![SiteTotals::default(); names.len()];
     // Per site: stack (as location ids) → bytes, only when chains are wanted.
-    let mut stacks: HashMap<&str, HashMap<&[u64], i64>> = HashMap::new();
+    let mut stacks: HashMap<u32, HashMap<&[u64], i64>> = HashMap::new();
     for sample in &profile.samples {
         let value = sample.values.get(value_idx).copied().unwrap_or(0);
         let objects = objects_idx
@@ -166,45 +193,49 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
         if value == 0 && objects == 0 {
             continue;
         }
-        // Frames leaf first: each location's inlined lines come innermost
-        // first, which is already leaf order.
-        let mut site: Option<&str> = None;
-        let mut leaf_runtime: Option<&str> = None;
-        'walk: for id in &sample.location_ids {
-            let Some(&li) = locations.get(id) else {
+        // Location ids come leaf first.
+        let mut site = NONE;
+        let mut leaf_runtime = NONE;
+        for id in &sample.location_ids {
+            let Some((program, runtime)) = locations.get(*id).map(|i| classes[i]) else {
                 continue;
             };
-            for line in &profile.locations[li].lines {
-                let (name, _, _) = frame_of(line.function_id, line.line);
-                if name.is_empty() {
-                    continue;
-                }
-                if is_runtime_frame(name) {
-                    leaf_runtime.get_or_insert(name);
-                    continue;
-                }
-                site = Some(name);
-                break 'walk;
+            if program != NONE {
+                site = program;
+                break;
+            }
+            if leaf_runtime == NONE {
+                leaf_runtime = runtime;
             }
         }
         // A stack made only of runtime frames (goroutine stacks, GC
         // workers) is named by its leaf runtime frame rather than lost.
-        let Some(name) = site.or(leaf_runtime) else {
+        if site == NONE {
+            site = leaf_runtime;
+        }
+        if site == NONE {
             continue;
-        };
-        let t = out.sites.entry(name.to_owned()).or_default();
+        }
+        let t = &mut totals[site as usize];
         t.value += value;
         t.objects += objects;
         if chains {
             *stacks
-                .entry(name)
+                .entry(site)
                 .or_default()
                 .entry(&sample.location_ids)
                 .or_default() += value;
         }
     }
+    out.sites = names
+        .iter()
+        .zip(&totals)
+        .filter(|(_, t)| t.value != 0 || t.objects != 0)
+        .map(|(n, t)| ((*n).to_owned(), *t))
+        .collect();
 
-    for (site, by_stack) in stacks {
+    for (site_no, by_stack) in stacks {
+        let site = names[site_no as usize];
         let Some((heaviest, _)) = by_stack
             .into_iter()
             .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
@@ -213,21 +244,24 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
         };
         let mut frames = Vec::new();
         for id in heaviest {
-            let Some(&li) = locations.get(id) else {
+            let Some(li) = locations.get(*id) else {
                 continue;
             };
             for line in &profile.locations[li].lines {
-                let (name, file, line) = frame_of(line.function_id, line.line);
+                let name = name_of(line.function_id);
                 if name.is_empty() || (frames.is_empty() && name != site) {
                     continue;
                 }
                 if is_runtime_frame(name) && name != site {
                     continue;
                 }
+                let file = functions
+                    .get(line.function_id)
+                    .map_or("", |i| profile.str(profile.functions[i].filename));
                 frames.push(Frame {
                     function: name.to_owned(),
                     file: file.to_owned(),
-                    line,
+                    line: line.line,
                 });
             }
         }

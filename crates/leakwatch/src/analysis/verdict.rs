@@ -259,12 +259,16 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     }
 
     let sites = if kind.contains(&LeakKind::Heap) {
-        growing_sites(&obs.heap, &obs.heap_sites, heap_a.as_ref().ok())
+        growing_sites(&obs.heap_site_points, &obs.heap_sites, heap_a.as_ref().ok())
     } else {
         Vec::new()
     };
     let goroutine_sites = if kind.contains(&LeakKind::Goroutines) {
-        growing_goroutine_sites(&obs.goroutines, &obs.goroutine_sites, gr_a.as_ref().ok())
+        growing_goroutine_sites(
+            &obs.goroutine_site_points,
+            &obs.goroutine_sites,
+            gr_a.as_ref().ok(),
+        )
     } else {
         Vec::new()
     };
@@ -712,7 +716,7 @@ fn count(n: f64) -> String {
 fn count_rate(slope_per_s: f64) -> String {
     let per_hour = slope_per_s * 3600.0;
     if per_hour >= 100.0 {
-        format!("{per_hour:.0}/h")
+        format!("{}/h", count(per_hour))
     } else {
         format!("{per_hour:.1}/h")
     }
@@ -985,8 +989,10 @@ mod tests {
             cgroup: Series::default(),
             heap_objects: Series::default(),
             heap_sites: Vec::new(),
+            heap_site_points: heap.clone(),
             go_mapped: Series::default(),
             goroutine_sites: Vec::new(),
+            goroutine_site_points: goroutines.clone(),
             heap,
             goroutines,
             lifetimes: vec![Lifetime {

@@ -1,0 +1,504 @@
+//! The scenario suite: the ground truth of the detector. Each mode of the Go
+//! scenario service (`testdata/scenario`) is watched by `leakwatch check`
+//! at fast intervals, and the verdict must be right — the verdict, the kind
+//! and the site.
+//!
+//! All modes run at once, one thread each, so the suite costs one window
+//! of wall time (about a minute), not eight.
+//!
+//! Two ignored tests measure rather than check:
+//! - `accuracy`: runs the suite `LEAKWATCH_ROUNDS` times (default 5) and
+//!   prints the accuracy table of the README, with the seconds of data each
+//!   leak needed (`bench/accuracy` runs it);
+//! - `analyze_500_profiles`: times `analyze` on a recording of 500 large
+//!   real heap profiles (`bench/analyze` runs it).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::scenario::Service;
+
+/// How long each mode is watched. The issue allows 60 s; 50 s gives 16
+/// heap profiles at 3 s, one more than a verdict needs.
+const WINDOW: &str = "50s";
+
+/// What a mode must produce.
+struct Expect {
+    mode: &'static str,
+    verdict: &'static str,
+    kind: Option<&'static str>,
+    /// The top heap site (`kind` heap) or goroutine site (`kind` goroutines).
+    site: Option<&'static str>,
+    /// A frame the top site's call chain must contain.
+    caller: Option<&'static str>,
+}
+
+const EXPECTED: &[Expect] = &[
+    Expect {
+        mode: "mapcache",
+        verdict: "leak",
+        kind: Some("heap"),
+        site: Some("main.newEntry"),
+        caller: Some("main.(*cache).get"),
+    },
+    Expect {
+        mode: "lru",
+        verdict: "no_leak",
+        kind: None,
+        site: None,
+        caller: None,
+    },
+    Expect {
+        mode: "plateau",
+        verdict: "no_leak",
+        kind: None,
+        site: None,
+        caller: None,
+    },
+    Expect {
+        mode: "churn",
+        verdict: "no_leak",
+        kind: None,
+        site: None,
+        caller: None,
+    },
+    Expect {
+        mode: "slice",
+        verdict: "leak",
+        kind: Some("heap"),
+        site: Some("main.appendRecord"),
+        caller: Some("main.handle"),
+    },
+    Expect {
+        mode: "goroutines",
+        verdict: "leak",
+        kind: Some("goroutines"),
+        site: Some("main.awaitReply"),
+        caller: None,
+    },
+    Expect {
+        mode: "cgo",
+        verdict: "leak",
+        kind: Some("native"),
+        site: None,
+        caller: None,
+    },
+    Expect {
+        mode: "idle",
+        verdict: "no_leak",
+        kind: None,
+        site: None,
+        caller: None,
+    },
+];
+
+/// One finished `check`.
+struct Run {
+    mode: &'static str,
+    exit: Option<i32>,
+    verdict: Value,
+    recording: PathBuf,
+    stderr: String,
+}
+
+/// Starts the scenario service in `mode`, runs `check --pid` on it for
+/// [`WINDOW`] and returns the verdict.
+fn check(mode: &'static str, dir: &Path) -> Run {
+    let svc = Service::start(mode, &[]);
+    let recording = dir.join(mode);
+    let out = leakwatch_check(&svc, &recording, WINDOW);
+    drop(svc);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let verdict = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{mode}: check --json printed no verdict ({e})\n--- stdout\n{stdout}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    Run {
+        mode,
+        exit: out.status.code(),
+        verdict,
+        recording,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn leakwatch_check(svc: &Service, out: &Path, window: &str) -> std::process::Output {
+    let mut cmd = support::leakwatch();
+    cmd.args(["check", "--json", "--quiet", "--interval", "1s"])
+        .args(["--profile-interval", "3s", "--duration", window])
+        .args(["--pid", &svc.pid.to_string(), "--pprof", &svc.url])
+        .arg("--out")
+        .arg(out);
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// What is wrong with `run`, or `None` when it matches `e`.
+fn judge(e: &Expect, run: &Run) -> Option<String> {
+    let v = &run.verdict;
+    let mut wrong = Vec::new();
+    if v["verdict"] != e.verdict {
+        wrong.push(format!("verdict {} (want {})", v["verdict"], e.verdict));
+    }
+    let want_exit = match e.verdict {
+        "leak" => 1,
+        "no_leak" => 0,
+        _ => 3,
+    };
+    if run.exit != Some(want_exit) {
+        wrong.push(format!("exit {:?} (want {want_exit})", run.exit));
+    }
+    let kinds: Vec<&str> = v["kind"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(k) = e.kind {
+        if !kinds.contains(&k) {
+            wrong.push(format!("kind {kinds:?} (want {k})"));
+        }
+    } else if !kinds.is_empty() {
+        wrong.push(format!("kind {kinds:?} (want none)"));
+    }
+    if let Some(site) = e.site {
+        let list = if e.kind == Some("goroutines") {
+            &v["goroutine_sites"]
+        } else {
+            &v["sites"]
+        };
+        let top = &list[0];
+        if top["function"] != site {
+            wrong.push(format!("top site {} (want {site})", top["function"]));
+        }
+        if let Some(caller) = e.caller {
+            let stack: Vec<&str> = top["stack"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if !stack.contains(&caller) {
+                wrong.push(format!("stack {stack:?} lacks {caller}"));
+            }
+        }
+    }
+    (!wrong.is_empty()).then(|| {
+        format!(
+            "{}: {}\n  summary: {}\n  recording: {}\n  stderr: {}",
+            run.mode,
+            wrong.join("; "),
+            v["summary"],
+            run.recording.display(),
+            run.stderr.trim()
+        )
+    })
+}
+
+/// Runs every mode at once and returns the runs in [`EXPECTED`] order.
+fn run_all(dir: &Path) -> Vec<Run> {
+    // Build before the threads race to.
+    support::scenario::binary();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = EXPECTED
+            .iter()
+            .map(|e| s.spawn(move || check(e.mode, dir)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a scenario thread panicked"))
+            .collect()
+    })
+}
+
+#[test]
+fn every_mode_gets_the_right_verdict_and_site() {
+    let scratch = support::scratch();
+    let runs = run_all(scratch.path());
+    let failures: Vec<String> = EXPECTED
+        .iter()
+        .zip(&runs)
+        .filter_map(|(e, r)| judge(e, r))
+        .collect();
+    if !failures.is_empty() {
+        // Keep the recordings for a look.
+        let kept = scratch.keep();
+        panic!(
+            "{} of {} modes wrong (recordings kept in {}):\n{}",
+            failures.len(),
+            runs.len(),
+            kept.display(),
+            failures.join("\n")
+        );
+    }
+    // The leaks come with a rate and the evidence behind it.
+    let map = &runs[0].verdict;
+    assert!(map["heap"]["growing"] == true, "{map}");
+    assert!(map["heap"]["slope_bytes_per_hour"].as_f64().unwrap() > 0.0);
+    assert!(map["sites"][0]["share"].as_f64().unwrap() > 0.5, "{map}");
+    assert!(map["sites"][0]["line"].as_i64().unwrap() > 0, "{map}");
+}
+
+#[test]
+fn analyze_text_names_the_site_and_the_diff() {
+    // A shorter watch than the suite's: the text is what is checked here.
+    let scratch = support::scratch();
+    let svc = Service::start("slice", &["-rate", "400"]);
+    let dir = scratch.path().join("rec");
+    let out = leakwatch_check(&svc, &dir, "50s");
+    drop(svc);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = support::leakwatch()
+        .args(["analyze", "--limit", "1GiB"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "analyze exits 1 on a leak: {text}"
+    );
+    assert!(text.starts_with("LEAK (heap)"), "{text}");
+    assert!(text.contains("main.appendRecord"), "{text}");
+    assert!(text.contains("1.0 GiB (--limit): reached in"), "{text}");
+    assert!(text.contains("First versus last heap profile"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when not on a terminal: {text}"
+    );
+}
+
+/// Runs the suite `LEAKWATCH_ROUNDS` times (default 5) and prints the
+/// accuracy table, plus the seconds of data each leak needed: the shortest
+/// prefix of its recording whose verdict is already right.
+#[test]
+#[ignore = "minutes long; run by bench/accuracy"]
+fn accuracy() {
+    let rounds: usize = std::env::var("LEAKWATCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let mut right: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut needed: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for round in 1..=rounds {
+        let scratch = support::scratch();
+        let runs = run_all(scratch.path());
+        for (e, r) in EXPECTED.iter().zip(&runs) {
+            match judge(e, r) {
+                None => {
+                    *right.entry(e.mode).or_default() += 1;
+                    if e.verdict == "leak" {
+                        if let Some(s) = seconds_needed(e, &r.recording) {
+                            needed.entry(e.mode).or_default().push(s);
+                        }
+                    }
+                }
+                Some(why) => notes.push(format!("round {round}: {why}")),
+            }
+        }
+        eprintln!("round {round} of {rounds} done");
+    }
+    let mut table = String::from(
+        "| mode | expected | right | seconds of data needed (median, max) |\n| --- | --- | --- | --- |\n",
+    );
+    for e in EXPECTED {
+        let ok = right.get(e.mode).copied().unwrap_or(0);
+        let secs = needed.get_mut(e.mode).map_or("—".to_owned(), |v| {
+            v.sort_by(f64::total_cmp);
+            format!("{:.0} s, {:.0} s", v[v.len() / 2], v[v.len() - 1])
+        });
+        let expected = match (e.verdict, e.kind, e.site) {
+            (v, Some(k), Some(s)) => format!("{v} ({k}) at {s}"),
+            (v, Some(k), None) => format!("{v} ({k})"),
+            (v, _, _) => v.to_owned(),
+        };
+        table.push_str(&format!(
+            "| {} | {expected} | {ok}/{rounds} | {secs} |\n",
+            e.mode
+        ));
+    }
+    let total: usize = right.values().sum();
+    println!("\n{table}\nright: {total} of {}", rounds * EXPECTED.len());
+    for n in &notes {
+        println!("{n}");
+    }
+}
+
+/// The shortest prefix of the recording (in whole seconds of watching)
+/// whose verdict is already right, found by analysing truncated copies.
+fn seconds_needed(e: &Expect, recording: &Path) -> Option<f64> {
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(recording.join("meta.json")).ok()?).ok()?;
+    let start = humantime::parse_rfc3339(meta["start"].as_str()?).ok()?;
+    let scratch = support::scratch();
+    for secs in (10..=60).step_by(2) {
+        let cut = start + Duration::from_secs(secs);
+        let dir = scratch.path().join(format!("cut{secs}"));
+        truncate_recording(recording, &dir, cut);
+        let out = support::leakwatch()
+            .args(["analyze", "--json"])
+            .arg(&dir)
+            .output()
+            .ok()?;
+        let verdict: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let run = Run {
+            mode: e.mode,
+            exit: out.status.code(),
+            verdict,
+            recording: dir.clone(),
+            stderr: String::new(),
+        };
+        if judge(e, &run).is_none() {
+            return Some(secs as f64);
+        }
+    }
+    None
+}
+
+/// Copies the recording with everything after `cut` left out.
+fn truncate_recording(from: &Path, to: &Path, cut: std::time::SystemTime) {
+    std::fs::create_dir_all(to.join("profiles")).unwrap();
+    std::fs::copy(from.join("meta.json"), to.join("meta.json")).unwrap();
+    let before = |line: &str| -> bool {
+        let v: Value = serde_json::from_str(line).unwrap_or(json!({}));
+        v["time"]
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
+            .is_some_and(|t| t <= cut)
+    };
+    for file in [
+        "samples.jsonl",
+        "events.jsonl",
+        "runtime.jsonl",
+        "profiles.jsonl",
+    ] {
+        let text = std::fs::read_to_string(from.join(file)).unwrap_or_default();
+        let kept: String = text
+            .lines()
+            .filter(|l| before(l))
+            .filter(|l| !l.contains("\"kind\":\"end\""))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(to.join(file), kept).unwrap();
+    }
+    for entry in std::fs::read_dir(from.join("profiles")).unwrap().flatten() {
+        let _ = std::fs::hard_link(entry.path(), to.join("profiles").join(entry.file_name()))
+            .or_else(|_| {
+                std::fs::copy(entry.path(), to.join("profiles").join(entry.file_name())).map(|_| ())
+            });
+    }
+}
+
+/// Times `leakwatch analyze` on a recording of 500 copies of a real, large
+/// Go heap profile (`testdata/bigheap`: 262 144 distinct stacks), in ten
+/// variants whose values grow, so the verdict has a real trend and real
+/// sites to find. The issue's target is under 10 s on two cores.
+#[test]
+#[ignore = "builds a 350 MB recording; run by bench/analyze"]
+fn analyze_500_profiles() {
+    const PROFILES: usize = 500;
+    const VARIANTS: usize = 10;
+    let scratch = support::scratch();
+    let base = scratch.path().join("big.pb.gz");
+    let bigheap = support::go_binary("bigheap");
+    support::run_ok(Command::new(bigheap).arg("-out").arg(&base));
+    let bytes = std::fs::read(&base).unwrap();
+    let profile = leakwatch_profile::decode(&bytes, &leakwatch_profile::Limits::default()).unwrap();
+
+    // Variant k: the values of one sample in eight grow with k, the rest
+    // stay — a leak at some sites over a large steady heap.
+    let variants: Vec<(Vec<u8>, Value)> = (0..VARIANTS)
+        .map(|k| {
+            let mut p = profile.clone();
+            for (i, s) in p.samples.iter_mut().enumerate() {
+                if i % 8 == 0 {
+                    for v in &mut s.values {
+                        *v += *v * k as i64 / 2;
+                    }
+                }
+            }
+            // The index carries each profile's totals, as `watch` writes them.
+            let mut totals = serde_json::Map::new();
+            for (j, name) in p.sample_type_names().iter().enumerate() {
+                let sum: i64 = p.samples.iter().map(|s| s.values[j]).sum();
+                totals.insert((*name).to_owned(), json!(sum));
+            }
+            (leakwatch_profile::encode_gzip(&p), Value::Object(totals))
+        })
+        .collect();
+
+    let dir = scratch.path().join("rec");
+    std::fs::create_dir_all(dir.join("profiles")).unwrap();
+    let start = std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let at = |s: u64| humantime::format_rfc3339_micros(start + Duration::from_secs(s)).to_string();
+    let meta = json!({
+        "format": "leakwatch.recording/1", "leakwatch_version": "test", "start": at(0),
+        "command_line": ["test"],
+        "target": {"mode": "pid", "pid": 1, "cgroup": null},
+        "pprof": {"heap_url": "http://127.0.0.1:1/debug/pprof/heap", "goroutine_url": null,
+                  "runtime_stats_url": "http://127.0.0.1:1/debug/pprof/heap?debug=1", "gc": true},
+        "settings": {"interval_seconds": 60.0, "profile_interval_seconds": 600.0,
+                     "duration_seconds": null, "max_profiles": 500, "max_body_bytes": 67108864,
+                     "scrape_timeout_seconds": 30.0, "restart": false, "stop_grace_seconds": 5.0}
+    });
+    std::fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+    let mut index = String::new();
+    let mut samples = String::new();
+    let mut total_bytes = 0u64;
+    for i in 0..PROFILES {
+        let k = i * VARIANTS / PROFILES;
+        let file = format!("profiles/heap-{:06}.pb.gz", i + 1);
+        let (bytes, totals) = &variants[k];
+        std::fs::write(dir.join(&file), bytes).unwrap();
+        total_bytes += bytes.len() as u64;
+        let t = i as u64 * 600;
+        index.push_str(
+            &json!({"op": "add", "seq": i + 1, "kind": "heap", "time": at(t), "file": file,
+                    "bytes": bytes.len(), "url": "http://127.0.0.1:1/debug/pprof/heap",
+                    "totals": totals})
+            .to_string(),
+        );
+        index.push('\n');
+        for m in 0..10 {
+            let rss = 2_000_000_000u64 + (k as u64) * 50_000_000 + m * 1000;
+            samples.push_str(&json!({"time": at(t + m * 60), "pid": 1, "vm_rss": rss}).to_string());
+            samples.push('\n');
+        }
+    }
+    std::fs::write(dir.join("profiles.jsonl"), index).unwrap();
+    std::fs::write(dir.join("samples.jsonl"), samples).unwrap();
+
+    let started = Instant::now();
+    let out = support::leakwatch()
+        .args(["analyze", "--json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    println!(
+        "analyze: {PROFILES} heap profiles, {:.0} KiB each on average, {} in total: {:.2} s (verdict {}, top site {})",
+        total_bytes as f64 / PROFILES as f64 / 1024.0,
+        leakwatch_size(total_bytes),
+        elapsed.as_secs_f64(),
+        v["verdict"],
+        v["sites"][0]["function"]
+    );
+    assert_eq!(v["verdict"], "leak", "{v}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+fn leakwatch_size(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0))
+}
