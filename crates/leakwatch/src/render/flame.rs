@@ -36,10 +36,6 @@ pub struct FlameDiff<'a> {
 }
 
 impl Exporter<FlameDiff<'_>> for Svg {
-    fn extension(&self) -> &'static str {
-        "svg"
-    }
-
     fn export(&self, diff: &FlameDiff<'_>) -> anyhow::Result<Vec<u8>> {
         let base_index = sample_index(diff.base, diff.sample_type, "base")?;
         let new_index = sample_index(diff.new, diff.sample_type, "new")?;

@@ -49,10 +49,6 @@ const PALETTE: [RGBColor; MAX_STACKS] = [
 ];
 
 impl Exporter<GoroutinePlot> for Svg {
-    fn extension(&self) -> &'static str {
-        "svg"
-    }
-
     fn export(&self, plot: &GoroutinePlot) -> anyhow::Result<Vec<u8>> {
         font::ensure_registered()?;
         let mut out = String::new();
@@ -66,10 +62,6 @@ impl Exporter<GoroutinePlot> for Svg {
 }
 
 impl Exporter<GoroutinePlot> for Png {
-    fn extension(&self) -> &'static str {
-        "png"
-    }
-
     fn export(&self, plot: &GoroutinePlot) -> anyhow::Result<Vec<u8>> {
         font::ensure_registered()?;
         encode_png(SIZE, |root| draw(root, plot))

@@ -126,10 +126,6 @@ footer { margin-top: 3rem; color: #888; font-size: 0.8rem; }
 "#;
 
 impl Exporter<Report> for Html {
-    fn extension(&self) -> &'static str {
-        "html"
-    }
-
     fn export(&self, report: &Report) -> anyhow::Result<Vec<u8>> {
         Ok(page(report).into_string().into_bytes())
     }

@@ -101,7 +101,7 @@ impl Trend {
             return None;
         }
         let hours = (bytes - self.intercept_bytes) / self.slope_bytes_per_hour;
-        (hours >= 0.0).then(|| self.start + hours * 3600.0)
+        (hours >= 0.0).then_some(self.start + hours * 3600.0)
     }
 }
 
@@ -149,10 +149,6 @@ impl PlotEventKind {
 }
 
 impl Exporter<MemoryPlot> for Svg {
-    fn extension(&self) -> &'static str {
-        "svg"
-    }
-
     fn export(&self, plot: &MemoryPlot) -> anyhow::Result<Vec<u8>> {
         font::ensure_registered()?;
         let mut out = String::new();
@@ -166,10 +162,6 @@ impl Exporter<MemoryPlot> for Svg {
 }
 
 impl Exporter<MemoryPlot> for Png {
-    fn extension(&self) -> &'static str {
-        "png"
-    }
-
     fn export(&self, plot: &MemoryPlot) -> anyhow::Result<Vec<u8>> {
         font::ensure_registered()?;
         encode_png(SIZE, |root| draw(root, plot))

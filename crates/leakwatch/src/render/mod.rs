@@ -6,10 +6,6 @@
 //! `Svg.export(&plot)` or `Png.export(&plot)` and a new format is a new
 //! `impl`, not a new code path through the commands.
 
-// Until every command calls its pictures, parts of this module are only
-// reached from tests.
-#![allow(dead_code)]
-
 mod chart;
 pub mod flame;
 pub mod font;
@@ -26,9 +22,6 @@ pub mod verdict_text;
 
 /// Writes `T` as the bytes of one file in one format.
 pub trait Exporter<T: ?Sized> {
-    /// The file name extension of the format, without the dot (`svg`).
-    fn extension(&self) -> &'static str;
-
     /// Renders `input` completely in memory; the caller decides where the
     /// bytes go, so a failed render never leaves half a file behind.
     fn export(&self, input: &T) -> anyhow::Result<Vec<u8>>;

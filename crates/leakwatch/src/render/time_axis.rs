@@ -39,12 +39,12 @@ impl TimeAxis {
     }
 
     /// Chart coordinate of Unix time `t`.
-    pub fn to_x(&self, t: f64) -> f64 {
+    pub fn to_x(self, t: f64) -> f64 {
         (t - self.origin) / self.unit
     }
 
     /// Unix time of chart coordinate `x`.
-    pub fn to_time(&self, x: f64) -> f64 {
+    pub fn to_time(self, x: f64) -> f64 {
         self.origin + x * self.unit
     }
 
