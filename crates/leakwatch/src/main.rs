@@ -14,6 +14,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The system allocator, except in the demo service `leakwatch demo` starts,
+/// which allocates with jemalloc to serve heap profiles (see
+/// `leakwatch_demo::alloc`).
+#[global_allocator]
+static GLOBAL: leakwatch_demo::alloc::DemoAllocator = leakwatch_demo::alloc::DemoAllocator;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {

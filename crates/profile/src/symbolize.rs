@@ -157,6 +157,23 @@ pub fn symbolize_if_needed(profile: &mut Profile, binary: Option<&Path>) -> Repo
     }
 }
 
+/// [`symbolize_if_needed`] for a profile kept as bytes too (a recording
+/// stores what the endpoint served): when names were added, the bytes are
+/// re-encoded (gzipped protobuf) so they carry them; otherwise they are
+/// returned as they came.
+pub fn symbolize_encoded(
+    bytes: Vec<u8>,
+    profile: &mut Profile,
+    binary: Option<&Path>,
+) -> (Vec<u8>, Report) {
+    let report = symbolize_if_needed(profile, binary);
+    if report.symbolized > 0 {
+        (crate::encode_gzip(profile), report)
+    } else {
+        (bytes, report)
+    }
+}
+
 /// Names the address-only locations of `profile`.
 ///
 /// `binary`, when given, is used for the profile's main mapping (the first

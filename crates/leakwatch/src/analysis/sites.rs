@@ -24,6 +24,8 @@ pub fn is_runtime_frame(function: &str) -> bool {
         // Rust's allocation plumbing and jemalloc (tikv-jemallocator
         // prefixes its symbols with `_rjem_`).
         "alloc::",
+        "<alloc::",
+        "__rustc::",
         "core::alloc::",
         "std::alloc::",
         "__rust_alloc",

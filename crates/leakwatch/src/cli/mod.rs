@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod check;
+pub mod demo;
 pub mod diff;
 pub mod top;
 pub mod watch;
@@ -44,6 +45,10 @@ enum Command {
     Watch(watch::WatchArgs),
     Analyze(analyze::AnalyzeArgs),
     Check(check::CheckArgs),
+    Demo(demo::DemoArgs),
+    /// Runs the demo service (started by `leakwatch demo`).
+    #[command(name = "__demo-service", hide = true)]
+    DemoService(leakwatch_demo::ServiceArgs),
 }
 
 /// Runs the parsed command.
@@ -54,5 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Watch(a) => watch::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Check(a) => check::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::DemoService(a) => demo::run_service(a),
     }
 }

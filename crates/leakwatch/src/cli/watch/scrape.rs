@@ -12,6 +12,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use leakwatch_profile::symbolize::symbolize_encoded;
 use leakwatch_profile::Profile;
 
 use crate::probe::http::{fetch_profile, FetchError, FetchOptions, PprofEndpoints};
@@ -138,18 +139,24 @@ fn round(config: &ScrapeConfig, job: &Job, runtime_state: &mut RuntimeState) -> 
     for (kind, url) in targets {
         let time = Timestamp::now();
         match fetch_retrying(&url, &config.fetch, job.retry_refused_until) {
-            Ok((bytes, profile)) => match store_profile(&config.dir, kind, job.seq, &bytes) {
-                Ok(file) => out.stored.push(ProfileEntry {
-                    seq: job.seq,
-                    kind,
-                    time,
-                    file,
-                    bytes: bytes.len() as u64,
-                    url,
-                    totals: totals(&profile),
-                }),
-                Err(e) => out.store_errors.push(e),
-            },
+            Ok((bytes, mut profile)) => {
+                // Address-only profiles (Rust with jemalloc, C/C++) are named
+                // now, while the binary that ran is at /proc/PID/exe.
+                let exe = PathBuf::from(format!("/proc/{}/exe", job.pid));
+                let bytes = symbolize_encoded(bytes, &mut profile, Some(&exe)).0;
+                match store_profile(&config.dir, kind, job.seq, &bytes) {
+                    Ok(file) => out.stored.push(ProfileEntry {
+                        seq: job.seq,
+                        kind,
+                        time,
+                        file,
+                        bytes: bytes.len() as u64,
+                        url,
+                        totals: totals(&profile),
+                    }),
+                    Err(e) => out.store_errors.push(e),
+                }
+            }
             Err(e) => out.failures.push((kind.as_str(), e)),
         }
     }
