@@ -21,7 +21,7 @@ use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::Outcome;
-use crate::probe::cgroup::CgroupMounts;
+use crate::probe::cgroup::{self, CgroupMounts};
 use crate::probe::http::{FetchOptions, PprofEndpoints};
 use crate::probe::proc;
 use crate::recording::format::{self, CgroupMeta, PprofMeta, Settings, TargetMeta, FORMAT};
@@ -247,6 +247,9 @@ struct Counters {
     profiles_stored: u64,
     profiles_failed: u64,
     last_oom_kill: Option<u64>,
+    /// The target's cgroup as last read, to check its OOM counter once more
+    /// when the target dies.
+    last_cgroup: Option<(PathBuf, u8)>,
 }
 
 fn watch_loop(
@@ -325,7 +328,8 @@ fn watch_loop(
         samples: 0,
         profiles_stored: 0,
         profiles_failed: 0,
-        last_oom_kill: cgroup.and_then(|c| c.oom_kill),
+        last_oom_kill: cgroup.as_ref().and_then(|c| c.oom_kill),
+        last_cgroup: cgroup.map(|c| (c.dir, c.version)),
     };
     let end_at = args.duration.map(|d| started + d);
     let mut next_sample = started;
@@ -345,6 +349,12 @@ fn watch_loop(
         if now >= next_liveness {
             next_liveness = now + Duration::from_secs(1);
             if let Some(exit) = target.poll_exit() {
+                // An OOM kill is usually the reason of the death: record it
+                // first, from the cgroup that outlives the process.
+                if let Some((dir, version)) = &counters.last_cgroup {
+                    let oom_kill = cgroup::read_dir(dir, *version).and_then(|c| c.oom_kill);
+                    record_oom_kill(&mut writer, Timestamp::now(), oom_kill, &mut counters)?;
+                }
                 record_exit(&mut writer, exit, false)?;
                 if args.restart {
                     let earliest = target.started().map_or(now, |s| s + Duration::from_secs(1));
@@ -542,23 +552,36 @@ fn take_sample(
     writer.sample(&sample)?;
     counters.samples += 1;
     progress.sample(mem.vm_rss);
-
-    if let Some(now) = sample.cgroup_oom_kill {
-        if let Some(before) = counters.last_oom_kill.filter(|b| now > *b) {
-            writer.event(&EventLine {
-                time,
-                detail: format!(
-                    "the cgroup's OOM killer struck {} time(s) (oom_kill {before} → {now})",
-                    now - before
-                ),
-                event: Event::OomKill {
-                    count: now,
-                    increase: now - before,
-                },
-            })?;
-        }
-        counters.last_oom_kill = Some(now);
+    if let Some(c) = cg {
+        counters.last_cgroup = Some((c.dir, c.version));
     }
+    record_oom_kill(writer, time, sample.cgroup_oom_kill, counters)
+}
+
+/// Records an `oom_kill` event when the counter rose since the last reading.
+fn record_oom_kill(
+    writer: &mut RecordingWriter,
+    time: Timestamp,
+    oom_kill: Option<u64>,
+    counters: &mut Counters,
+) -> anyhow::Result<()> {
+    let Some(now) = oom_kill else {
+        return Ok(());
+    };
+    if let Some(before) = counters.last_oom_kill.filter(|b| now > *b) {
+        writer.event(&EventLine {
+            time,
+            detail: format!(
+                "the cgroup's OOM killer struck {} time(s) (oom_kill {before} → {now})",
+                now - before
+            ),
+            event: Event::OomKill {
+                count: now,
+                increase: now - before,
+            },
+        })?;
+    }
+    counters.last_oom_kill = Some(now);
     Ok(())
 }
 

@@ -122,6 +122,16 @@ impl CgroupMounts {
     }
 }
 
+/// Reads the cgroup at `dir` again, without going through a process: after
+/// the target died (perhaps OOM-killed) its `/proc/PID/cgroup` is gone, but
+/// the cgroup and its `oom_kill` counter remain.
+pub fn read_dir(dir: &Path, version: u8) -> Option<CgroupMemory> {
+    match version {
+        2 => read_v2(dir),
+        _ => read_v1(dir),
+    }
+}
+
 impl Mount {
     /// The directory of the cgroup at `path` (as `/proc/PID/cgroup` shows
     /// it), or `None` when it lies outside this mount (another cgroup
