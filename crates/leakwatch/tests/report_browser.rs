@@ -235,16 +235,16 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-/// Runs `analyze DIR --html FILE --json`; returns the verdict JSON.
-fn analyze_html(rec: &Path, html: &Path) -> Value {
+/// Runs `analyze DIR --html FILE ARGS…`; returns its stdout.
+fn analyze_html(rec: &Path, html: &Path, args: &[&str]) -> String {
     let mut cmd = support::leakwatch();
     cmd.args([
         "analyze",
         rec.to_str().unwrap(),
-        "--json",
         "--html",
         html.to_str().unwrap(),
-    ]);
+    ])
+    .args(args);
     let out = cmd.output().unwrap();
     // 0 no leak, 1 leak, 3 inconclusive: all are verdicts; 2 is an error.
     assert!(
@@ -252,12 +252,7 @@ fn analyze_html(rec: &Path, html: &Path) -> Value {
         "{}",
         support::describe(&cmd, &out)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not the verdict JSON ({e}): {}",
-            support::describe(&cmd, &out)
-        )
-    })
+    String::from_utf8(out.stdout).unwrap()
 }
 
 // ------------------------------------------------------------ tests
@@ -292,10 +287,43 @@ fn the_report_of_a_leaking_go_service_renders_in_headless_chromium() {
         &addr,
     ]));
     let report = scratch.path().join("report.html");
-    let verdict = analyze_html(&rec, &report);
-    assert_eq!(
-        verdict["schema"], "leakwatch.verdict/1",
-        "--json still prints the verdict"
+    let dir = scratch.path();
+    let (plot, png, flame) = (dir.join("m.svg"), dir.join("m.png"), dir.join("f.svg"));
+    let stdout = analyze_html(
+        &rec,
+        &report,
+        &[
+            "--json",
+            "--plot",
+            plot.to_str().unwrap(),
+            "--png",
+            png.to_str().unwrap(),
+            "--flame",
+            flame.to_str().unwrap(),
+        ],
+    );
+    let verdict: Value =
+        serde_json::from_str(&stdout).expect("--json still prints the verdict on stdout");
+    assert_eq!(verdict["schema"], "leakwatch.verdict/1");
+    // The other pictures of the same recording.
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    for svg in [&plot, &flame] {
+        let text = std::fs::read_to_string(svg).unwrap();
+        roxmltree::Document::parse_with_options(&text, opts)
+            .unwrap_or_else(|e| panic!("{}: {e}", svg.display()));
+    }
+    let flame_text = std::fs::read_to_string(&flame).unwrap();
+    assert!(
+        flame_text.contains("main.newEntry"),
+        "the leaking site is not in the flame graph"
+    );
+    let png = std::fs::read(&png).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "--png wrote no real PNG"
     );
 
     let html = std::fs::read_to_string(&report).unwrap();
@@ -361,7 +389,15 @@ fn markup_in_served_function_names_is_shown_as_text() {
         "watch fetched fewer than two heap profiles"
     );
     let report = scratch.path().join("report.html");
-    analyze_html(&rec, &report);
+    // With the text verdict this time: it prints, with its RSS sparkline.
+    let text = analyze_html(&rec, &report, &[]);
+    assert!(text.contains("RSS"), "no text verdict: {text}");
+    let bars = '\u{2581}'..='\u{2588}';
+    assert!(
+        text.lines()
+            .any(|l| !l.trim().is_empty() && l.trim().chars().all(|c| bars.contains(&c))),
+        "no sparkline: {text}"
+    );
     let html = std::fs::read_to_string(&report).unwrap();
 
     let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
