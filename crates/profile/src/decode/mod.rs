@@ -74,20 +74,83 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 
 /// Decompresses all gzip members of `bytes`, refusing to produce more than
 /// `limits.max_decompressed` bytes.
+///
+/// Memory stays bounded for bombs too: past [`STAGE`] bytes of output, if
+/// the data is far more compressed than profiles ever are, the rest is only
+/// counted, not stored. A bomb is then refused having held at most
+/// [`STAGE`] bytes; genuine data that compressible is decompressed again
+/// into a buffer of the now known size.
 pub fn gunzip(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, DecodeError> {
-    let limit = limits.max_decompressed;
+    gunzip_staged(bytes, limits.max_decompressed, STAGE)
+}
+
+fn gunzip_staged(bytes: &[u8], limit: u64, stage: u64) -> Result<Vec<u8>, DecodeError> {
+    let stage = limit.min(stage);
     let mut out = Vec::with_capacity(size_hint(bytes, limit));
-    // Reading one byte past the limit tells "exactly at the limit" from "over".
-    let mut reader = MultiGzDecoder::new(bytes).take(limit.saturating_add(1));
-    reader
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Gzip {
-            detail: e.to_string(),
-        })?;
+    let mut decoder = MultiGzDecoder::new(bytes);
+    // Reading one byte past a bound tells "exactly at it" from "over it".
+    read_to_end_bounded(&mut decoder, stage, &mut out)?;
+    if out.len() as u64 <= stage {
+        return Ok(out);
+    }
     if out.len() as u64 > limit {
         return Err(DecodeError::TooLarge { limit });
     }
+    if out.len() as u64 / (bytes.len() as u64).max(1) < SUSPICIOUS_RATIO {
+        read_to_end_bounded(&mut decoder, limit, &mut out)?;
+        if out.len() as u64 > limit {
+            return Err(DecodeError::TooLarge { limit });
+        }
+        return Ok(out);
+    }
+    let total = out.len() as u64 + count_bounded(&mut decoder, limit - out.len() as u64)?;
+    if total > limit {
+        return Err(DecodeError::TooLarge { limit });
+    }
+    out.clear();
+    out.reserve_exact(total as usize);
+    MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(gzip_error)?;
     Ok(out)
+}
+
+/// Output held before very compressible data is only counted.
+const STAGE: u64 = 256 << 20;
+
+/// Decompressed-to-compressed ratio above which data is treated as a
+/// possible bomb. Profiles compress 3–20×; deflate cannot exceed ~1032×.
+const SUSPICIOUS_RATIO: u64 = 64;
+
+/// Appends from `r` to `out` until `out` holds `bound + 1` bytes or `r` ends.
+fn read_to_end_bounded(
+    r: &mut impl Read,
+    bound: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let want = (bound + 1).saturating_sub(out.len() as u64);
+    r.take(want).read_to_end(out).map_err(gzip_error)?;
+    Ok(())
+}
+
+/// Reads and discards up to `bound + 1` bytes of `r`, returning how many.
+fn count_bounded(r: &mut impl Read, bound: u64) -> Result<u64, DecodeError> {
+    let mut buf = vec![0u8; 1 << 18];
+    let mut total = 0u64;
+    while total <= bound {
+        let n = r.read(&mut buf).map_err(gzip_error)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    Ok(total)
+}
+
+fn gzip_error(e: std::io::Error) -> DecodeError {
+    DecodeError::Gzip {
+        detail: e.to_string(),
+    }
 }
 
 /// Capacity to reserve for the decompressed data. The gzip trailer's ISIZE
@@ -123,5 +186,61 @@ fn describe_start(bytes: &[u8]) -> String {
     } else {
         let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
         format!("bytes {}", hex.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn very_compressible_data_past_the_stage_is_counted_then_decompressed() {
+        let data = vec![7u8; 300_000];
+        let gz = gzip(&data);
+        assert!(data.len() as u64 / gz.len() as u64 >= SUSPICIOUS_RATIO);
+        // Within the limit: decompressed again, in full.
+        assert_eq!(gunzip_staged(&gz, 1 << 20, 1000).unwrap(), data);
+        // Exactly at the limit is fine, one byte less is not.
+        assert_eq!(gunzip_staged(&gz, 300_000, 1000).unwrap().len(), 300_000);
+        assert_eq!(
+            gunzip_staged(&gz, 299_999, 1000).unwrap_err(),
+            DecodeError::TooLarge { limit: 299_999 }
+        );
+    }
+
+    #[test]
+    fn ordinary_data_past_the_stage_is_kept() {
+        // Pseudo-random bytes barely compress.
+        let mut x = 1u32;
+        let data: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        let gz = gzip(&data);
+        assert_eq!(gunzip_staged(&gz, 1 << 20, 1000).unwrap(), data);
+        assert_eq!(
+            gunzip_staged(&gz, 150_000, 1000).unwrap_err(),
+            DecodeError::TooLarge { limit: 150_000 }
+        );
+    }
+
+    #[test]
+    fn size_hints_from_the_trailer_are_capped() {
+        let gz = gzip(&[0u8; 1000]);
+        assert_eq!(size_hint(&gz, 1 << 30), 1000);
+        // A trailer claiming 4 GiB from a few bytes is not believed.
+        let mut lie = gz.clone();
+        let n = lie.len();
+        lie[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(size_hint(&lie, 1 << 40) < 1 << 20);
     }
 }
