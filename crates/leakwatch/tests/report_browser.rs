@@ -363,6 +363,61 @@ fn the_report_of_a_leaking_go_service_renders_in_headless_chromium() {
 }
 
 #[test]
+fn a_goroutine_leak_gets_its_chart_and_its_growing_stacks() {
+    let scratch = support::scratch();
+    let rec = scratch.path().join("rec");
+    let addr = format!("127.0.0.1:{}", support::scenario::free_port());
+    let bin = support::scenario::binary();
+    // 25 profile rounds: enough for a verdict rather than "inconclusive".
+    support::run_ok(support::leakwatch().args([
+        "watch",
+        "--interval",
+        "100ms",
+        "--profile-interval",
+        "200ms",
+        "--duration",
+        "5s",
+        "--quiet",
+        "--pprof",
+        &format!("http://{addr}"),
+        "--out",
+        rec.to_str().unwrap(),
+        "--",
+        bin.to_str().unwrap(),
+        "-mode",
+        "goroutines",
+        "-rate",
+        "400",
+        "-addr",
+        &addr,
+    ]));
+    let report = scratch.path().join("report.html");
+    let verdict: Value = serde_json::from_str(&analyze_html(&rec, &report, &["--json"])).unwrap();
+    assert_eq!(verdict["goroutines"]["growing"], true, "{verdict:#}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    let section = html
+        .split_once("<section id=\"goroutines\">")
+        .map(|(_, rest)| rest.split_once("</section>").unwrap().0)
+        .expect("a goroutine section");
+    assert!(section.contains("<svg"), "no goroutine chart");
+    assert!(
+        section.contains("main.awaitReply"),
+        "the blocked stack is not named"
+    );
+
+    let layout = measure(&report);
+    let svgs: Vec<_> = layout
+        .figures
+        .iter()
+        .filter(|f| f.starts_with("svg "))
+        .collect();
+    assert_eq!(svgs.len(), 2, "memory and goroutine charts: {layout:?}");
+    for f in svgs {
+        assert!(sizes(f).iter().all(|&(w, h)| w > 100 && h > 50), "{f}");
+    }
+}
+
+#[test]
 fn markup_in_served_function_names_is_shown_as_text() {
     let server = ProfileServer::start();
     let scratch = support::scratch();
