@@ -691,6 +691,9 @@ fn a_target_killed_mid_run_ends_the_watch_with_its_signal() {
     }
     let (status, stderr) = watcher.wait(Duration::from_secs(10));
     assert!(status.success(), "{stderr}");
+    // stderr is a pipe, not a terminal: no progress line, just the summary.
+    assert!(!stderr.contains("watching"), "{stderr}");
+    assert!(stderr.contains("watch ended (target_exit)"), "{stderr}");
     let evs = events(&dir);
     let exits = events_of(&evs, "target_exit");
     assert_eq!(exits.len(), 1, "{evs:#?}");

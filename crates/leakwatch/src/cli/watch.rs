@@ -323,7 +323,7 @@ fn watch_loop(
         None => None,
     };
 
-    let mut progress = Progress::new(args.quiet);
+    let mut progress = Progress::new(args.quiet, scraper.is_some());
     let mut counters = Counters {
         samples: 0,
         profiles_stored: 0,

@@ -17,6 +17,7 @@ const TREND_POINTS: usize = 32;
 #[derive(Debug)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    show_profiles: bool,
     started: Instant,
     last_draw: Option<Instant>,
     samples: u64,
@@ -29,8 +30,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A display that draws only when stderr is a terminal and not `quiet`.
-    pub fn new(quiet: bool) -> Self {
+    /// A display that draws only when stderr is a terminal and not `quiet`;
+    /// profile counts are shown when there is an endpoint to scrape.
+    pub fn new(quiet: bool, show_profiles: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
@@ -41,6 +43,7 @@ impl Progress {
         });
         Progress {
             bar,
+            show_profiles,
             started: Instant::now(),
             last_draw: None,
             samples: 0,
@@ -134,14 +137,24 @@ impl Progress {
         let rss = self
             .rss
             .map_or_else(|| "?".to_owned(), |r| format_bytes(r as i64));
-        let elapsed = Duration::from_secs(self.started.elapsed().as_secs());
+        let secs = self.started.elapsed().as_secs();
+        let elapsed = if secs == 0 {
+            "0s".to_owned()
+        } else {
+            format_duration(Duration::from_secs(secs))
+        };
+        let profiles = if self.show_profiles {
+            format!(
+                "  profiles {} ok, {} failed",
+                self.profiles_ok, self.profiles_failed
+            )
+        } else {
+            String::new()
+        };
         bar.set_message(format!(
-            "watching {}  samples {}  RSS {rss}{}  profiles {} ok, {} failed",
-            format_duration(elapsed),
+            "watching {elapsed}  samples {}  RSS {rss}{}{profiles}",
             self.samples,
             self.trend_hint(),
-            self.profiles_ok,
-            self.profiles_failed,
         ));
         bar.tick();
     }
