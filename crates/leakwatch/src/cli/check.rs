@@ -4,6 +4,7 @@
 use crate::cli::analyze;
 use crate::cli::watch::{self, WatchArgs};
 use crate::cli::Outcome;
+use crate::render::report::PictureArgs;
 use crate::units;
 
 /// Watch a process (or a command it starts) for a while, then decide
@@ -24,6 +25,10 @@ pub struct CheckArgs {
     /// cgroup's memory.max, if any].
     #[arg(long, value_name = "SIZE", value_parser = units::parse_bytes)]
     pub limit: Option<u64>,
+
+    /// The report and charts, as for `leakwatch analyze` (a CI artifact).
+    #[command(flatten)]
+    pub pictures: PictureArgs,
 }
 
 /// Runs `check`.
@@ -38,5 +43,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
             summary.dir.display()
         );
     }
-    analyze::analyze(&summary.dir, args.limit, args.json, &Default::default())
+    analyze::analyze(&summary.dir, args.limit, args.json, &args.pictures)
 }
