@@ -28,7 +28,8 @@
 //!   allocator or scheduler frames and the trailing `runtime.goexit` —
 //!   are left out of the stack, as Go's own protobuf writer does for heap
 //!   profiles; without a name they would only show up as bare addresses.
-//!   A stack whose frames are all hidden is kept whole, unnamed.
+//!   (Go prints every frame of a stack that would otherwise show none; a
+//!   stack with no comment lines at all is kept whole, unnamed.)
 //!
 //! The `# runtime.MemStats` trailer becomes [`MemStats`]; `# labels:` lines
 //! of count profiles become string labels.
