@@ -297,13 +297,17 @@ impl NodeValues {
             by,
             keys: Vec::new(),
             display: Vec::new(),
-            flat: vec![0; n_nodes],
-            cum: vec![0; n_nodes],
+            flat: Vec::new(),
+            cum: Vec::new(),
             total: 0,
             frames: Vec::new(),
         };
-        let mut seen = vec![0u32; n_nodes];
-        let mut generation = 0u32;
+        let mut counter = FlatCum {
+            flat: vec![0; n_nodes],
+            cum: vec![0; n_nodes],
+            seen: vec![0; n_nodes],
+            generation: 0,
+        };
         let mut stacks: HashMap<Box<[u32]>, u32> = HashMap::new();
         let mut stack_keys: Vec<Box<[u32]>> = Vec::new();
         let mut stack_values: Vec<i64> = Vec::new();
@@ -358,29 +362,10 @@ impl NodeValues {
                 continue;
             }
 
-            generation = generation.wrapping_add(1);
-            if generation == 0 {
-                // The counter wrapped: old marks could collide.
-                seen.fill(0);
-                generation = 1;
-            }
-            // Root first, outermost inlined frame first, as pprof walks; the
-            // last node visited is the leaf and gets the flat value.
-            let mut leaf = None;
-            for &li in stack.iter().rev() {
-                for &n in graph.nodes_of(li).iter().rev() {
-                    let n = n as usize;
-                    if seen[n] != generation {
-                        seen[n] = generation;
-                        out.cum[n] = out.cum[n].saturating_add(v);
-                    }
-                    leaf = Some(n);
-                }
-            }
-            if let Some(n) = leaf {
-                out.flat[n] = out.flat[n].saturating_add(v);
-            }
+            counter.add(&graph, stack, v);
         }
+        out.flat = counter.flat;
+        out.cum = counter.cum;
 
         let GraphNodes { keys, display } = graph.nodes;
         if by == Granularity::Stack {
@@ -448,6 +433,57 @@ impl NodeValues {
         rows.into_iter()
             .filter(|(_, r)| r.flat != 0 || r.cum != 0)
             .collect()
+    }
+}
+
+/// Flat and cum per node, and the marks that count a node once per sample.
+struct FlatCum {
+    flat: Vec<i64>,
+    cum: Vec<i64>,
+    /// `seen[n] == generation` when node `n` is already counted in the
+    /// current sample: cheaper than clearing a set for each sample.
+    seen: Vec<u32>,
+    generation: u32,
+}
+
+impl FlatCum {
+    /// Adds one sample whose (pruned) stack is `stack`, leaf first.
+    #[inline]
+    fn add(&mut self, graph: &LocationGraph, stack: &[u32], v: i64) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // The counter wrapped: old marks could collide.
+            self.seen.fill(0);
+            self.generation = 1;
+        }
+        // Root first, outermost inlined frame first, as pprof walks; the
+        // last node visited is the leaf and gets the flat value.
+        let mut leaf = None;
+        for &li in stack.iter().rev() {
+            let single = graph.single[li as usize];
+            if single != MULTIPLE {
+                self.visit(single, v);
+                leaf = Some(single);
+            } else {
+                for &n in graph.nodes_of(li).iter().rev() {
+                    self.visit(n, v);
+                    leaf = Some(n);
+                }
+            }
+        }
+        if let Some(n) = leaf {
+            let f = &mut self.flat[n as usize];
+            *f = f.saturating_add(v);
+        }
+    }
+
+    #[inline(always)]
+    fn visit(&mut self, n: u32, v: i64) {
+        let n = n as usize;
+        if self.seen[n] != self.generation {
+            self.seen[n] = self.generation;
+            self.cum[n] = self.cum[n].saturating_add(v);
+        }
     }
 }
 
@@ -520,6 +556,9 @@ struct GraphNodes {
     display: Vec<NodeDisplay>,
 }
 
+/// Marks a location with more than one node in [`LocationGraph::single`].
+const MULTIPLE: u32 = u32::MAX;
+
 /// Every location of a profile mapped to its nodes, once.
 struct LocationGraph {
     location_index: IdIndex,
@@ -527,6 +566,9 @@ struct LocationGraph {
     /// innermost (inlined callee) first, like its lines.
     starts: Vec<u32>,
     location_nodes: Vec<u32>,
+    /// Per location, its node when it has exactly one (most do), else
+    /// [`MULTIPLE`]: saves the range lookup in the hot loop.
+    single: Vec<u32>,
     /// Per location, what pruning does to it (when the profile prunes).
     prune: Option<Vec<LocationPrune>>,
     nodes: GraphNodes,
@@ -595,10 +637,21 @@ impl LocationGraph {
             );
             starts.push(location_nodes.len() as u32);
         }
+        let single = starts
+            .windows(2)
+            .map(|w| {
+                if w[1] - w[0] == 1 {
+                    location_nodes[w[0] as usize]
+                } else {
+                    MULTIPLE
+                }
+            })
+            .collect();
         Ok(LocationGraph {
             location_index,
             starts,
             location_nodes,
+            single,
             prune,
             nodes: builder.nodes,
         })
