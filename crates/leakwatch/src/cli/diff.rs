@@ -96,6 +96,9 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
         ),
     };
 
+    let (mut base, mut new) = (base, new);
+    args.table.symbolize(&base_name, &mut base);
+    args.table.symbolize(&new_name, &mut new);
     let context = || format!("cannot diff {base_name} and {new_name}");
     let table = diff(&base, &new, &args.table.options()).with_context(context)?;
     if let Some(path) = &args.output {

@@ -47,6 +47,11 @@ pub struct TableArgs {
     /// Refuse profiles that decompress to more than this (e.g. `512MiB`).
     #[arg(long, value_name = "SIZE", default_value = "2GiB", value_parser = parse_size)]
     pub max_decompressed: u64,
+    /// The binary that produced an address-only profile (Rust with
+    /// jemalloc, C/C++), to name its frames [default: each mapping's own
+    /// path, when it exists and its build id matches].
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<std::path::PathBuf>,
 }
 
 /// `--by`: the granularity of the rows.
@@ -91,6 +96,16 @@ impl TableArgs {
         }
     }
 
+    /// Names the frames of an address-only profile from `--binary` (see
+    /// `leakwatch_profile::symbolize`); what cannot be named is a warning.
+    pub fn symbolize(&self, name: &str, profile: &mut leakwatch_profile::Profile) {
+        let report =
+            leakwatch_profile::symbolize::symbolize_if_needed(profile, self.binary.as_deref());
+        for warning in report.warnings {
+            eprintln!("leakwatch: warning: {name}: {warning}");
+        }
+    }
+
     /// Prints `table` as text or JSON.
     pub fn print(&self, table: &Table, kind: Kind) {
         if self.json {
@@ -104,7 +119,8 @@ impl TableArgs {
 /// Runs `top`.
 pub fn run(args: TopArgs) -> anyhow::Result<Outcome> {
     let source = Source::parse(&args.profile);
-    let profile = source.load(&args.table.limits())?;
+    let mut profile = source.load(&args.table.limits())?;
+    args.table.symbolize(source.name(), &mut profile);
     let table = aggregate(&profile, &args.table.options())
         .map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?;
     args.table.print(&table, Kind::Top);

@@ -1,0 +1,172 @@
+//! `leakwatch demo` end to end, both modes, and `top --binary` on the demo
+//! service's address-only profiles. Everything is real: the service runs as
+//! `leakwatch __demo-service` with jemalloc profiling, under real load.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+const NEW_ENTRY: &str = "leakwatch_demo::cache::new_entry";
+
+fn leakwatch() -> Command {
+    Command::cargo_bin("leakwatch").expect("the leakwatch binary")
+}
+
+/// The line of demo/src/cache.rs where the cache allocates each entry.
+fn allocating_line() -> i64 {
+    let source = include_str!("../../../demo/src/cache.rs");
+    let i = source
+        .lines()
+        .position(|l| l.contains("Vec::with_capacity(ENTRY_BYTES)"))
+        .expect("the allocation in demo/src/cache.rs");
+    i as i64 + 1
+}
+
+/// Runs `leakwatch demo ARGS --json --html DIR/report.html --out DIR/rec`
+/// and returns the verdict JSON and the report's text.
+fn demo(args: &[&str]) -> (Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let out = leakwatch()
+        .arg("demo")
+        .args(args)
+        .args(["--duration", "20s", "--json", "--html"])
+        .arg(&html)
+        .arg("--out")
+        .arg(dir.path().join("rec"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    let verdict: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("verdict JSON: {e}\n{stderr}"));
+    let report = std::fs::read_to_string(&html).expect("the HTML report");
+    (verdict, report)
+}
+
+#[test]
+fn leaky_demo_names_the_cache_with_file_and_line() {
+    let (verdict, report) = demo(&[]);
+    assert_eq!(verdict["verdict"], "leak", "{verdict:#}");
+    let site = &verdict["sites"][0];
+    assert_eq!(site["function"], NEW_ENTRY, "{verdict:#}");
+    let file = site["file"].as_str().unwrap();
+    assert!(file.ends_with("demo/src/cache.rs"), "{file}");
+    assert_eq!(site["line"], allocating_line(), "{site:#}");
+    assert!(site["share"].as_f64().unwrap() > 0.8, "{site:#}");
+    assert!(
+        report.contains(NEW_ENTRY),
+        "the report does not name the cache"
+    );
+}
+
+#[test]
+fn fixed_demo_is_no_leak() {
+    let (verdict, report) = demo(&["--fixed"]);
+    assert_eq!(verdict["verdict"], "no_leak", "{verdict:#}");
+    assert!(report.contains("<html"), "not an HTML report");
+}
+
+/// `leakwatch __demo-service` with jemalloc on, killed on drop.
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Service {
+    fn start() -> Service {
+        let mut child = leakwatch()
+            .args(["__demo-service", "--addr", "127.0.0.1:0", "--rate", "2000"])
+            .env("LEAKWATCH_DEMO_ALLOCATOR", "jemalloc")
+            .env(
+                "_RJEM_MALLOC_CONF",
+                "prof:true,prof_active:true,lg_prof_sample:15",
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                panic!("first line {line:?}");
+            });
+        let url = url.to_owned();
+        // A second and a half of load: ~3 MiB in the cache.
+        std::thread::sleep(Duration::from_millis(1500));
+        Service { child, url }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn top_with_binary_names_the_cache_line() {
+    let service = Service::start();
+    let exe = assert_cmd::cargo::cargo_bin("leakwatch");
+    let out = leakwatch()
+        .args(["top", "--by", "line", "--json", "--binary"])
+        .arg(&exe)
+        .arg(format!("{}/debug/pprof/heap", service.url))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let table: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total = table["total"].as_i64().unwrap();
+    let row = table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == NEW_ENTRY && r["line"] == allocating_line())
+        .unwrap_or_else(|| panic!("no row for {NEW_ENTRY} at line {}", allocating_line()));
+    assert!(row["file"].as_str().unwrap().ends_with("demo/src/cache.rs"));
+    assert!(row["cum"].as_i64().unwrap() * 2 > total, "{row} of {total}");
+}
+
+#[test]
+fn top_with_the_wrong_binary_warns_and_still_prints() {
+    let service = Service::start();
+    let wrong = std::env::current_exe().unwrap();
+    let out = leakwatch()
+        .args(["top", "--binary"])
+        .arg(&wrong)
+        .arg(format!("{}/debug/pprof/heap", service.url))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning"), "{stderr}");
+    assert!(stderr.contains(&wrong.display().to_string()), "{stderr}");
+    assert!(stderr.contains("build id"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(NEW_ENTRY), "{stdout}");
+}
+
+#[test]
+fn demo_service_without_jemalloc_explains() {
+    let out = leakwatch()
+        .args(["__demo-service", "--addr", "127.0.0.1:0"])
+        .env_remove("LEAKWATCH_DEMO_ALLOCATOR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("heap profiling is off") && stderr.contains("leakwatch demo"),
+        "{stderr}"
+    );
+}
