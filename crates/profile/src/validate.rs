@@ -10,13 +10,52 @@ pub fn validate(profile: &Profile) -> Result<Indices, DecodeError> {
     validate_with(profile, None)
 }
 
-/// [`validate`], given the smallest and largest location id the samples
-/// refer to when the decoder already knows them. With Go's dense location
-/// ids that settles every sample → location reference at once, sparing a
-/// pass over every frame of every sample (cold in cache by now).
+/// What a decoder learned about the samples while they were hot in cache,
+/// so that validation need not walk all of them again (with hundreds of
+/// thousands of samples that walk is a cache miss per sample).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SampleSummary {
+    /// Smallest and largest location id referred to (`(u64::MAX, 0)` when
+    /// no sample has a location).
+    pub location_ids: (u64, u64),
+    /// Fewest and most values in a sample (`(usize::MAX, 0)` when there are
+    /// no samples).
+    pub value_counts: (usize, usize),
+    /// Largest string index in any sample label.
+    pub max_label_string: u32,
+}
+
+impl Default for SampleSummary {
+    fn default() -> Self {
+        SampleSummary {
+            location_ids: (u64::MAX, 0),
+            value_counts: (usize::MAX, 0),
+            max_label_string: 0,
+        }
+    }
+}
+
+impl SampleSummary {
+    /// Takes `s` into account.
+    #[inline]
+    pub(crate) fn add(&mut self, s: &crate::Sample) {
+        for &id in &s.location_ids {
+            self.location_ids = (self.location_ids.0.min(id), self.location_ids.1.max(id));
+        }
+        let n = s.values.len();
+        self.value_counts = (self.value_counts.0.min(n), self.value_counts.1.max(n));
+        for l in &s.labels {
+            self.max_label_string = self.max_label_string.max(l.key).max(l.str).max(l.num_unit);
+        }
+    }
+}
+
+/// [`validate`], with a [`SampleSummary`] from the decoder. When the
+/// summary shows that every sample is fine (always, for Go's dense ids),
+/// the per-sample pass is skipped; otherwise it runs to name the culprit.
 pub(crate) fn validate_with(
     profile: &Profile,
-    sample_location_range: Option<(u64, u64)>,
+    summary: Option<SampleSummary>,
 ) -> Result<Indices, DecodeError> {
     let p = profile;
     match p.strings.first() {
@@ -75,13 +114,25 @@ pub(crate) fn validate_with(
         }
     }
 
-    let locations_resolve = match (sample_location_range, locations.dense_len()) {
-        (Some((min, max)), Some(len)) => min >= 1 && max <= len as u64,
-        // No sample has a location.
-        (Some((min, max)), None) => min > max,
-        _ => false,
-    };
     let expected = p.sample_types.len();
+    let locations_resolve = match summary.map(|s| s.location_ids) {
+        Some((min, max)) if min > max => true, // no sample has a location
+        Some((min, max)) => locations
+            .dense_len()
+            .is_some_and(|len| min >= 1 && max <= len as u64),
+        None => false,
+    };
+    if let Some(summary) = summary {
+        let (fewest, most) = summary.value_counts;
+        let values_ok = p.samples.is_empty() || (fewest == expected && most == expected);
+        if locations_resolve && values_ok && (summary.max_label_string as usize) < strings.0 {
+            return Ok(Indices {
+                mappings,
+                locations,
+                functions,
+            });
+        }
+    }
     for (i, s) in p.samples.iter().enumerate() {
         if s.values.len() != expected {
             return Err(DecodeError::ValueCount {

@@ -57,8 +57,8 @@ fn decode_uncompressed(bytes: &[u8]) -> Result<Profile, DecodeError> {
         validate::validate(&profile)?;
         Ok(profile)
     } else if proto::plausible_start(bytes[0]) {
-        let (profile, location_range) = proto::decode_profile(bytes)?;
-        validate::validate_with(&profile, Some(location_range))?;
+        let (profile, summary) = proto::decode_profile(bytes)?;
+        validate::validate_with(&profile, Some(summary))?;
         Ok(profile)
     } else {
         Err(DecodeError::UnknownFormat {

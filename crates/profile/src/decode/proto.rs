@@ -10,17 +10,17 @@
 //! skipped by wire type; repeated scalars are accepted packed or not.
 
 use super::wire::{self, packed, Key, Wire, LEN, VARINT};
+use crate::validate::SampleSummary;
 use crate::{
     DecodeError, Function, Label, Line, Location, Mapping, Profile, Sample, StrIdx, ValueType,
 };
 
 /// Decodes a raw (not gzipped) pprof protobuf. The result is not yet
-/// validated; the second value is the smallest and largest location id
-/// the samples refer to (`(u64::MAX, 0)` when none), for
+/// validated; the summary of its samples is for
 /// [`crate::validate::validate_with`].
-pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, (u64, u64)), DecodeError> {
+pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), DecodeError> {
     let mut p = Profile::default();
-    let mut range = (u64::MAX, 0u64);
+    let mut summary = SampleSummary::default();
     presize(buf, &mut p);
     let mut w = Wire::new(buf, 0);
     while !w.at_end() {
@@ -31,10 +31,8 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, (u64, u64)), Decode
                 .push(value_type(msg(&mut w, key, "Profile.sample_type")?)?),
             2 => {
                 let s = sample(msg(&mut w, key, "Profile.sample")?)?;
-                // While the ids are still in cache.
-                for &id in &s.location_ids {
-                    range = (range.0.min(id), range.1.max(id));
-                }
+                // While the sample is still in cache.
+                summary.add(&s);
                 p.samples.push(s);
             }
             3 => p
@@ -62,7 +60,7 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, (u64, u64)), Decode
             _ => w.skip(key, "Profile")?,
         }
     }
-    Ok((p, range))
+    Ok((p, summary))
 }
 
 /// Counts the repeated top-level messages so every vector is allocated once.
