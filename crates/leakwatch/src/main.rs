@@ -3,6 +3,7 @@
 //! This file only wires: parse the arguments, run the command, map its result
 //! to an exit code (0 no leak / success, 1 leak, 2 error, 3 inconclusive).
 
+mod analysis;
 mod cli;
 mod probe;
 mod recording;
