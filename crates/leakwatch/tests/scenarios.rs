@@ -437,7 +437,12 @@ fn analyze_500_profiles() {
         })
         .collect();
 
-    let dir = scratch.path().join("rec");
+    // LEAKWATCH_BENCH_DIR keeps the recording for timing by hand
+    // (`time leakwatch analyze DIR`).
+    let dir = std::env::var_os("LEAKWATCH_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| scratch.path().join("rec"));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("profiles")).unwrap();
     let start = std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     let at = |s: u64| humantime::format_rfc3339_micros(start + Duration::from_secs(s)).to_string();
@@ -470,7 +475,7 @@ fn analyze_500_profiles() {
         );
         index.push('\n');
         for m in 0..10 {
-            let rss = 2_000_000_000u64 + (k as u64) * 50_000_000 + m * 1000;
+            let rss = 2_000_000_000u64 + (k as u64) * 2_000_000 + m * 1000;
             samples.push_str(&json!({"time": at(t + m * 60), "pid": 1, "vm_rss": rss}).to_string());
             samples.push('\n');
         }

@@ -234,8 +234,8 @@ pub fn observe(rec: &Recording) -> Observations {
 /// among them. The totals come from every profile (the recording's index
 /// carries them), so the trend of the whole uses all the data; a site's
 /// trend needs far fewer points, and decoding is what costs: a 1 MB Go
-/// heap profile takes tens of milliseconds.
-pub const MAX_DECODED_PROFILES: usize = 120;
+/// heap profile takes about 100 ms of CPU to decode and reduce.
+pub const MAX_DECODED_PROFILES: usize = 60;
 
 /// The series drawn from the profiles of one kind.
 struct ProfileSide<'a> {
@@ -391,21 +391,31 @@ fn reduce_all<'a>(
             .map_err(|e| format!("{}: {e}", path.display()))?;
         sites::reduce(&profile, kind, chains).map_err(|e| format!("{}: {e}", path.display()))
     };
-    let results: Vec<Result<Reduced, String>> =
-        entries.par_iter().map(|e| read(e, false)).collect();
+    let last = entries.len().saturating_sub(1);
+    let results: Vec<Result<Reduced, String>> = entries
+        .par_iter()
+        .enumerate()
+        .map(|(i, e)| read(e, i == last))
+        .collect();
     let mut out = Vec::with_capacity(entries.len());
-    for (entry, r) in entries.iter().zip(results) {
+    let mut last_ok = false;
+    for (i, (entry, r)) in entries.iter().zip(results).enumerate() {
         match r {
-            Ok(r) => out.push((*entry, r)),
+            Ok(r) => {
+                last_ok = i == last;
+                out.push((*entry, r));
+            }
             Err(e) => unreadable.push(e),
         }
     }
-    // Chains only for the last readable profile: re-reading one file is
-    // cheaper than keeping every profile's stacks.
-    if let Some((entry, last)) = out.last_mut() {
-        match read(entry, true) {
-            Ok(r) => last.chains = r.chains,
-            Err(e) => unreadable.push(e),
+    // Chains come from the last profile only (keeping every profile's
+    // stacks would cost memory for nothing); when it was unreadable, the
+    // last readable one is read again for them.
+    if !last_ok {
+        if let Some((entry, reduced)) = out.last_mut() {
+            if let Ok(r) = read(entry, true) {
+                reduced.chains = r.chains;
+            }
         }
     }
     out
