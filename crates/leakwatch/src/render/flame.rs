@@ -343,18 +343,17 @@ mod tests {
         let mut t = StackTable::default();
         t.add(&profile(100), 0, Side::Base);
         t.add(&profile(300), 0, Side::New);
-        let mut lines: Vec<&str> = Vec::new();
         let folded = t.folded();
-        lines.extend(folded.lines());
+        let mut lines: Vec<&str> = folded.lines().collect();
         lines.sort_unstable();
+        // Negative values count as zero; a sample without locations is `?`.
         assert_eq!(
             lines,
             [
-                "?  5 5",
+                "? 5 5",
                 "main.main;0xbeef 7 7",
                 "main.main;outer;inner 100 300"
             ]
-            .map(|l| l.replacen("?  ", "? ", 1))
         );
     }
 }
