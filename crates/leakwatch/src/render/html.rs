@@ -195,7 +195,7 @@ fn page(r: &Report) -> Markup {
                 section #flame {
                     h2 { "Differential flame graph, first versus last heap profile" }
                     @if let Some(svg) = &r.flame_svg {
-                        p.note { "Widths from the last profile; red grew, blue shrank. Open the image on its own to hover for names." }
+                        p.note { "Widths from the last profile; red grew, blue shrank. For the interactive graph (hover for names, click to zoom), write it with `--flame FILE`." }
                         figure { img alt="differential flame graph" src=(data_uri(svg)); }
                     } @else {
                         p.note { (r.flame_note.as_deref().unwrap_or("No two heap profiles to compare.")) }
