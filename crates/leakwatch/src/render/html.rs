@@ -119,7 +119,10 @@ table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid #eee; vertical-align: top; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 code, pre { font-family: "DejaVu Sans Mono", monospace; font-size: 0.85rem; }
-td code { word-break: break-all; }
+td code { overflow-wrap: anywhere; }
+td.fn { min-width: 14rem; max-width: 22rem; }
+td.chain { min-width: 20rem; }
+details summary { cursor: pointer; color: #555; }
 pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; }
 .note { color: #666; font-style: italic; }
 footer { margin-top: 3rem; color: #888; font-size: 0.8rem; }
@@ -180,12 +183,12 @@ fn page(r: &Report) -> Markup {
                             tbody {
                                 @for s in &r.sites {
                                     tr {
-                                        td { code { (s.function) } }
+                                        td.fn { code { (s.function) } }
                                         td { code { (location(s.file.as_deref(), s.line)) } }
                                         td.num { (s.first) } td.num { (s.last) }
                                         td.num { (s.slope) "/h" }
                                         td.num { (format!("{:.0}%", s.share * 100.0)) }
-                                        td { code { (s.stack.join(" ← ")) } }
+                                        td.chain { (chain(&s.stack)) }
                                     }
                                 }
                             }
@@ -213,7 +216,7 @@ fn page(r: &Report) -> Markup {
                                 tbody {
                                     @for g in &r.goroutine_sites {
                                         tr {
-                                            td { code { (g.stack.join(" ← ")) } }
+                                            td.chain { (chain(&g.stack)) }
                                             td.num { (g.first) } td.num { (g.last) }
                                             td.num { (g.slope) "/h" }
                                         }
@@ -257,6 +260,25 @@ fn figure(svg: Option<&[u8]>, missing: &str) -> Markup {
     match svg.map(String::from_utf8_lossy) {
         Some(svg) => html! { figure { (PreEscaped(svg.into_owned())) } },
         None => html! { p.note { (missing) } },
+    }
+}
+
+/// Frames of a call chain shown before the rest folds away: a Rust stack
+/// through tokio is eighty frames deep, and the cause is in the first few.
+const CHAIN_FRAMES: usize = 6;
+
+/// A leaf-first call chain, its first frames shown and the rest in a
+/// `<details>` that opens without script.
+fn chain(stack: &[String]) -> Markup {
+    let shown = stack.len().min(CHAIN_FRAMES);
+    html! {
+        code { (stack[..shown].join(" ← ")) }
+        @if stack.len() > shown {
+            details {
+                summary { (format!("{} more frames", stack.len() - shown)) }
+                code { "← " (stack[shown..].join(" ← ")) }
+            }
+        }
     }
 }
 
@@ -352,6 +374,14 @@ mod tests {
         assert!(!page.contains("<script"), "a raw <script> in:\n{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("/src/&lt;b&gt;.go:3"));
+        // Long chains fold after a few frames; the rest stays in the page.
+        let long: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
+        let folded = chain(&long).into_string();
+        assert!(
+            folded.contains("f0 ← f1")
+                && folded.contains("14 more frames")
+                && folded.contains("f19")
+        );
         assert!(page.contains("&amp; &quot;friends&quot;") || page.contains("&amp; \"friends\""));
     }
 }
