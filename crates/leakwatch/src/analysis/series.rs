@@ -123,6 +123,12 @@ pub struct Observations {
     /// The memory Go's runtime has mapped and not returned (MemStats `Sys −
     /// HeapReleased`), per profile round, bytes.
     pub go_mapped: Series,
+    /// The Go runtime's `HeapAlloc` per profile round, bytes: with `gc=1`
+    /// it is read just after a forced collection, so it is the live heap,
+    /// counted exactly rather than estimated from sampled allocations.
+    pub heap_alloc: Series,
+    /// Whether heap profiles were taken after a forced GC (`gc=1`).
+    pub gc_forced: bool,
     /// Goroutines per goroutine profile.
     pub goroutines: Series,
     /// Per-site goroutine counts, aligned with `goroutine_site_points`.
@@ -176,8 +182,10 @@ pub fn observe(rec: &Recording) -> Observations {
     }
 
     let mut go_mapped = Series::default();
+    let mut heap_alloc = Series::default();
     for r in &rec.runtime {
         let t = since(r.time);
+        heap_alloc.push(t, r.heap_alloc as f64, lifetime_at(t));
         go_mapped.push(
             t,
             r.sys.saturating_sub(r.heap_released) as f64,
@@ -218,6 +226,8 @@ pub fn observe(rec: &Recording) -> Observations {
         heap_sites: heap_side.sites,
         heap_site_points: heap_side.site_points,
         go_mapped,
+        heap_alloc,
+        gc_forced: rec.meta.pprof.as_ref().is_some_and(|p| p.gc),
         goroutines: gr_side.totals,
         goroutine_sites: gr_side.sites,
         goroutine_site_points: gr_side.site_points,
@@ -309,6 +319,24 @@ fn profile_series<'a>(
         }
     }
     side
+}
+
+impl Observations {
+    /// The series that says whether the heap grows: the runtime's exact
+    /// `HeapAlloc` when every profile round after a forced GC has it (a Go
+    /// heap profile's `inuse_space` is estimated from allocations sampled
+    /// every 512 KiB on average, so it moves in noisy steps), else the
+    /// profiles' `inuse_space`.
+    pub fn heap_signal(&self) -> &Series {
+        if self.gc_forced
+            && !self.heap.is_empty()
+            && self.heap_alloc.len() * 10 >= self.heap.len() * 9
+        {
+            &self.heap_alloc
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// The process lifetimes: a new one starts wherever the sampled pid changes.

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::growth::{assess, Assessment, Shape, Thresholds, TooFew};
 use super::series::{Lifetime, Observations, Series, SiteSeries};
+use super::sites::is_runtime_frame;
 use super::stats::{self, Trend};
 use crate::recording::{Event, Timestamp, Window};
 use crate::units::{format_bytes, format_bytes_f64, format_duration};
@@ -211,7 +212,7 @@ pub struct Options {
 /// Decides from `obs`.
 pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     let rss_a = assess_series(&obs.rss, &Thresholds::BYTES);
-    let heap_a = assess_series(&obs.heap, &Thresholds::BYTES);
+    let heap_a = assess_series(obs.heap_signal(), &Thresholds::BYTES);
     let gr_a = assess_series(&obs.goroutines, &Thresholds::COUNT);
     let have_profiles = !obs.heap.is_empty();
 
@@ -258,7 +259,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
         kind.clear();
     }
 
-    let sites = if kind.contains(&LeakKind::Heap) {
+    let mut sites = if kind.contains(&LeakKind::Heap) {
         growing_sites(&obs.heap_site_points, &obs.heap_sites, heap_a.as_ref().ok())
     } else {
         Vec::new()
@@ -272,6 +273,27 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     } else {
         Vec::new()
     };
+
+    // Leaked goroutines take heap with them (their `g` structures are
+    // allocated in runtime.malg, and whatever they hold). When most of the
+    // heap growth is at runtime frames or at the goroutines' own sites, the
+    // heap is not a second leak but the same one.
+    let mut heap_follows_goroutines = false;
+    if kind.contains(&LeakKind::Heap) && kind.contains(&LeakKind::Goroutines) {
+        let explained: f64 = sites
+            .iter()
+            .filter(|s| {
+                is_runtime_frame(&s.function)
+                    || goroutine_sites.iter().any(|g| g.function == s.function)
+            })
+            .map(|s| s.share)
+            .sum();
+        if explained >= 0.5 {
+            kind.retain(|k| *k != LeakKind::Heap);
+            sites.clear();
+            heap_follows_goroutines = true;
+        }
+    }
 
     let limit = limit(obs, opts, verdict, &rss_a, &heap_a);
     let sawtooth = sawtooth(obs);
@@ -287,6 +309,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
         goroutine_sites: &goroutine_sites,
         limit: limit.as_ref(),
         sawtooth: sawtooth.as_ref(),
+        heap_follows_goroutines,
     };
     let summary = summary(verdict, &kind, &facts);
 
@@ -297,7 +320,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
         summary,
         window: obs.window.clone(),
         rss: memory_trend(&obs.rss, &rss_a),
-        heap: memory_trend(&obs.heap, &heap_a).map(|trend| HeapTrend {
+        heap: memory_trend(obs.heap_signal(), &heap_a).map(|trend| HeapTrend {
             sample_type: "inuse_space",
             trend,
         }),
@@ -683,6 +706,7 @@ struct Facts<'a> {
     goroutine_sites: &'a [GoroutineSite],
     limit: Option<&'a Limit>,
     sawtooth: Option<&'a Sawtooth>,
+    heap_follows_goroutines: bool,
 }
 
 fn human_secs(s: f64) -> String {
@@ -750,8 +774,8 @@ fn summary(verdict: Decision, kind: &[LeakKind], f: &Facts) -> String {
                 let mut s = format!(
                     "Heap grows {} from {} to {} over {}",
                     rate_with_interval(&a.whole),
-                    format_bytes_f64(f.obs.heap.first().unwrap_or(0.0)),
-                    format_bytes_f64(f.obs.heap.last().unwrap_or(0.0)),
+                    format_bytes_f64(f.obs.heap_signal().first().unwrap_or(0.0)),
+                    format_bytes_f64(f.obs.heap_signal().last().unwrap_or(0.0)),
                     human_secs(a.span)
                 );
                 // Objects tell many small allocations from a few growing
@@ -793,6 +817,14 @@ fn summary(verdict: Decision, kind: &[LeakKind], f: &Facts) -> String {
                     ));
                     if let Some(caller) = site.stack.get(1) {
                         s.push_str(&format!(" ← {caller}"));
+                    }
+                }
+                if f.heap_follows_goroutines {
+                    if let Ok(h) = f.heap_a {
+                        s.push_str(&format!(
+                            "; the heap grows {} with them (their runtime bookkeeping and what they hold)",
+                            rate(h.whole.slope)
+                        ));
                     }
                 }
                 parts.push(s + ".");
@@ -861,7 +893,7 @@ fn limit_sentence(l: &Limit) -> String {
 fn no_leak_sentence(f: &Facts) -> String {
     let mut s = String::from("No leak: ");
     let (name, a, series) = match f.heap_a {
-        Ok(a) => ("heap", a, &f.obs.heap),
+        Ok(a) => ("heap", a, f.obs.heap_signal()),
         Err(_) => (
             "RSS",
             f.rss_a.as_ref().expect("no_leak has a primary series"),
@@ -876,7 +908,7 @@ fn no_leak_sentence(f: &Facts) -> String {
     let warmed_up = rise >= Thresholds::BYTES.min_absolute_change
         && rise >= Thresholds::BYTES.min_relative_change * a.level;
     match a.shape {
-        Shape::Plateaued | Shape::Flat if a.shape == Shape::Plateaued || warmed_up => {
+        Shape::Plateaued | Shape::Flat if warmed_up => {
             let recent_span = a
                 .recent
                 .as_ref()
@@ -991,6 +1023,8 @@ mod tests {
             heap_sites: Vec::new(),
             heap_site_points: heap.clone(),
             go_mapped: Series::default(),
+            heap_alloc: Series::default(),
+            gc_forced: false,
             goroutine_sites: Vec::new(),
             goroutine_site_points: goroutines.clone(),
             heap,
