@@ -109,6 +109,8 @@ pub struct Observations {
     pub window: Window,
     /// `VmRSS`, bytes.
     pub rss: Series,
+    /// `RssAnon`, bytes: RSS without the file-backed pages.
+    pub rss_anon: Series,
     /// cgroup `memory.current`, bytes.
     pub cgroup: Series,
     /// Heap in use per heap profile, bytes (the profile's `inuse_space`).
@@ -158,6 +160,7 @@ pub fn observe(rec: &Recording) -> Observations {
     let lifetime_at = |t: f64| starts.partition_point(|&s| s <= t).saturating_sub(1);
 
     let mut rss = Series::default();
+    let mut rss_anon = Series::default();
     let mut cgroup = Series::default();
     let mut cgroup_limit = None;
     let mut pid_lifetime: HashMap<u32, usize> = HashMap::new();
@@ -169,6 +172,9 @@ pub fn observe(rec: &Recording) -> Observations {
         let lt = lifetime_at(t);
         if let Some(v) = s.vm_rss {
             rss.push(t, v as f64, lt);
+        }
+        if let Some(v) = s.rss_anon {
+            rss_anon.push(t, v as f64, lt);
         }
         if let Some(v) = s.cgroup_current {
             cgroup.push(t, v as f64, lt);
@@ -220,6 +226,7 @@ pub fn observe(rec: &Recording) -> Observations {
     Observations {
         window,
         rss,
+        rss_anon,
         cgroup,
         heap: heap_side.totals,
         heap_objects: heap_side.objects,

@@ -27,6 +27,11 @@ const MIN_SITE_SHARE: f64 = 0.01;
 /// RSS growth is "native" when at least this fraction of it is not
 /// explained by what Go's runtime accounts for.
 const NATIVE_UNEXPLAINED: f64 = 0.5;
+/// Unexplained RSS growth over the window must reach this many bytes: RSS
+/// moves by a few MiB as a process warms up (allocator arenas, thread
+/// stacks) in ways no profile accounts for, so the bar is higher than the
+/// heap's.
+const NATIVE_MIN_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
 /// Without the runtime's statistics, Go's heap may grow to this multiple of
 /// the live heap before a collection (GOGC=100), so RSS growth up to this
 /// multiple of the heap's growth counts as explained.
@@ -379,7 +384,13 @@ fn unexplained_rss(
     heap: Option<&Assessment>,
     goroutines_grow: bool,
 ) -> Option<f64> {
-    let rss_slope = rss.whole.slope;
+    // Anonymous memory is what malloc and Go's heap take; the file-backed
+    // part of RSS is the binary and libraries being paged in, which grows
+    // as code paths are first run and says nothing about leaks.
+    let anon = (obs.rss_anon.len() >= Thresholds::BYTES.min_points)
+        .then(|| raw_trend(&obs.rss_anon))
+        .flatten();
+    let rss_slope = anon.map_or(rss.whole.slope, |a| a.slope);
     // The runtime's own accounting is the better witness: it covers the
     // heap with its garbage, stacks and runtime structures.
     let explained = match raw_trend(&obs.go_mapped) {
@@ -398,7 +409,7 @@ fn unexplained_rss(
     let material = unexplained * rss.span;
     let th = Thresholds::BYTES;
     (unexplained >= NATIVE_UNEXPLAINED * rss_slope
-        && material >= th.min_absolute_change
+        && material >= NATIVE_MIN_BYTES
         && material >= th.min_relative_change * rss.level)
         .then_some(unexplained)
 }
@@ -1018,6 +1029,7 @@ mod tests {
                 goroutine_profiles: goroutines.len(),
             },
             rss,
+            rss_anon: Series::default(),
             cgroup: Series::default(),
             heap_objects: Series::default(),
             heap_sites: Vec::new(),
