@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use leakwatch_profile::{decode, Limits, Profile};
+use leakwatch_profile::{decode, scan, DecodeError, Limits, Profile, ScannedProfile};
+
+use crate::probe::http::{self, FetchError, FetchOptions};
 
 /// A profile argument as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,14 +68,28 @@ impl Source {
                 }
                 read_capped(stdin.lock(), cap).context("reading standard input")
             }
-            Source::Url(url) => fetch(url, cap).with_context(|| format!("fetching {url}")),
+            Source::Url(url) => fetch(url, cap),
         }
     }
 
     /// Reads and decodes the profile.
     pub fn load(&self, limits: &Limits) -> anyhow::Result<Profile> {
         let bytes = self.read(limits)?;
-        decode(&bytes, limits).with_context(|| format!("reading {}", self.name()))
+        decode(&bytes, limits).map_err(|e| self.decode_error(e))
+    }
+
+    /// Reads the profile, decoding all but its samples (see
+    /// [`leakwatch_profile::scan`]): enough for tables, at a fraction of
+    /// the time and memory of [`Source::load`] on large profiles.
+    pub fn scan(&self, limits: &Limits) -> anyhow::Result<ScannedProfile> {
+        let bytes = self.read(limits)?;
+        scan(bytes, limits).map_err(|e| self.decode_error(e))
+    }
+
+    /// A profile that does not decode, named as every command names it —
+    /// also when the defect is found only while its samples are read.
+    pub fn decode_error(&self, e: DecodeError) -> anyhow::Error {
+        anyhow::Error::new(e).context(format!("reading {}", self.name()))
     }
 }
 
@@ -89,19 +105,22 @@ fn read_capped(r: impl Read, cap: u64) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Fetches a profile over HTTP with bounded time and memory.
-// TODO(leakwatch): merge with probe::http::fetch once that is wired into
-// the binary; this is the minimal version `top URL` needs.
+/// Fetches a profile over HTTP with bounded time and memory: at most `cap`
+/// bytes (the `--max-decompressed` limit) within two minutes.
 fn fetch(url: &str, cap: u64) -> anyhow::Result<Vec<u8>> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(5)))
-        .timeout_per_read(Some(Duration::from_secs(30)))
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into();
-    let mut response = agent.get(url).call()?;
-    let body = response.body_mut().with_config().limit(cap).read_to_vec()?;
-    Ok(body)
+    let opts = FetchOptions {
+        deadline: Duration::from_secs(120),
+        max_body: cap,
+        ..FetchOptions::default()
+    };
+    // FetchError's messages start with the URL.
+    http::fetch(url, &opts).map_err(|e| match e {
+        // The cap is --max-decompressed here, not watch's --max-body.
+        FetchError::Oversize { url, limit } => anyhow!(
+            "fetching {url}: the body is larger than {limit} bytes, the --max-decompressed limit; raise the limit if the profile is genuine"
+        ),
+        e => anyhow!("fetching {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use crate::prune::{stack_start, LocationPrune, PruneError, PruneRules};
-use crate::{DecodeError, IdIndex, Location, Profile};
+use crate::{DecodeError, IdIndex, Location, Profile, SampleRef, SampleSource};
 
 /// What one row of a table stands for (pprof's granularity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,6 +150,55 @@ pub enum AggregateError {
     /// Zero or duplicate mapping, location or function ids.
     #[error(transparent)]
     Ids(#[from] DecodeError),
+    /// A sample of a [`crate::ScannedProfile`] does not decode or validate:
+    /// the profile is malformed (see [`AggregateError::decode_error`]).
+    #[error(transparent)]
+    Sample(DecodeError),
+}
+
+impl AggregateError {
+    /// The decoding error, when the profile itself turned out malformed
+    /// while its samples were read: callers report it the way they report
+    /// a profile that does not decode.
+    pub fn decode_error(&self) -> Option<&DecodeError> {
+        match self {
+            AggregateError::Sample(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// `self`, unless `source` has a defective sample: that is reported
+    /// first, as decoding the whole profile first would have.
+    pub(crate) fn after_samples_of(self, source: &impl SampleSource) -> AggregateError {
+        if self.decode_error().is_some() {
+            return self;
+        }
+        match source.check_samples() {
+            Err(e) => AggregateError::Sample(e),
+            Ok(()) => self,
+        }
+    }
+}
+
+/// Why the sample loop stopped.
+enum Stop {
+    Aggregate(AggregateError),
+    Decode(DecodeError),
+}
+
+impl From<DecodeError> for Stop {
+    fn from(e: DecodeError) -> Self {
+        Stop::Decode(e)
+    }
+}
+
+impl From<Stop> for AggregateError {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Aggregate(e) => e,
+            Stop::Decode(e) => AggregateError::Sample(e),
+        }
+    }
 }
 
 /// Resolves pprof's `-sample_index` (see [`Options::sample_index`]) to an
@@ -191,14 +240,20 @@ pub fn sample_index(profile: &Profile, spec: Option<&str>) -> Result<usize, Aggr
         })
 }
 
-/// Computes flat and cum per node of `opts.by` for one sample type.
+/// Computes flat and cum per node of `opts.by` for one sample type, from a
+/// decoded [`Profile`] or a [`crate::ScannedProfile`].
 ///
 /// Rows are in the order of `go tool pprof -top`: largest |flat| first, then
 /// by name, then largest |cum|.
-pub fn aggregate(profile: &Profile, opts: &Options) -> Result<Table, AggregateError> {
+pub fn aggregate(source: &impl SampleSource, opts: &Options) -> Result<Table, AggregateError> {
+    aggregate_tables(source, opts).map_err(|e| e.after_samples_of(source))
+}
+
+fn aggregate_tables(source: &impl SampleSource, opts: &Options) -> Result<Table, AggregateError> {
+    let profile = source.tables();
     let index = sample_index(profile, opts.sample_index.as_deref())?;
     let rules = PruneRules::of(profile)?;
-    let nodes = NodeValues::compute(profile, opts.by, index, rules.as_ref())?;
+    let nodes = NodeValues::compute(source, opts.by, index, rules.as_ref())?;
     let ty = profile.sample_types[index];
     let total = nodes.total;
     let mut rows: Vec<(NodeKey, Row)> = nodes.into_rows();
@@ -285,11 +340,12 @@ impl NodeValues {
     /// with `rules` (pprof prunes with the rules of the first profile it
     /// loads, so a diff passes the new profile's rules for both).
     pub(crate) fn compute(
-        profile: &Profile,
+        source: &impl SampleSource,
         by: Granularity,
         index: usize,
         rules: Option<&PruneRules>,
     ) -> Result<NodeValues, AggregateError> {
+        let profile = source.tables();
         let want = profile.sample_types.len();
         let graph = LocationGraph::build(profile, by, rules)?;
         let n_nodes = graph.nodes.keys.len();
@@ -314,24 +370,30 @@ impl NodeValues {
         let mut frames: Vec<u32> = Vec::new();
         let mut locs: Vec<u32> = Vec::new();
 
-        for (si, sample) in profile.samples.iter().enumerate() {
+        let mut si = 0usize;
+        source.try_for_each_sample(|sample: SampleRef<'_>| -> Result<(), Stop> {
+            let this = si;
+            si += 1;
             let Some(&v) = sample.values.get(index) else {
-                return Err(AggregateError::ValueCount {
-                    sample: si,
+                return Err(Stop::Aggregate(AggregateError::ValueCount {
+                    sample: this,
                     got: sample.values.len(),
                     want,
-                });
+                }));
             };
             out.total = out.total.saturating_add(v.saturating_abs());
             // A zero sample adds nothing anywhere (pprof skips it too).
             if v == 0 {
-                continue;
+                return Ok(());
             }
 
             locs.clear();
-            for &id in &sample.location_ids {
+            for &id in sample.location_ids {
                 let Some(li) = graph.location_index.get(id) else {
-                    return Err(AggregateError::DanglingLocation { sample: si, id });
+                    return Err(Stop::Aggregate(AggregateError::DanglingLocation {
+                        sample: this,
+                        id,
+                    }));
                 };
                 locs.push(li as u32);
             }
@@ -359,11 +421,12 @@ impl NodeValues {
                 };
                 let slot = &mut stack_values[node as usize];
                 *slot = slot.saturating_add(v);
-                continue;
+                return Ok(());
             }
 
             counter.add(&graph, stack, v);
-        }
+            Ok(())
+        })?;
         out.flat = counter.flat;
         out.cum = counter.cum;
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::aggregate::{sample_index, AggregateError, NodeValues, Options, Table};
 use crate::prune::PruneRules;
-use crate::{Label, Profile, Sample};
+use crate::{DecodeError, Label, Profile, Sample, SampleSource};
 
 /// Why two profiles could not be diffed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,18 @@ pub enum DiffError {
     },
 }
 
+impl DiffError {
+    /// The side (`base` or `new`) and decoding error, when a profile turned
+    /// out malformed while its samples were read (see
+    /// [`AggregateError::decode_error`]).
+    pub fn decode_error(&self) -> Option<(&'static str, &DecodeError)> {
+        match self {
+            DiffError::Aggregate { side, source } => source.decode_error().map(|e| (*side, e)),
+            _ => None,
+        }
+    }
+}
+
 /// The label pprof puts on the base's samples in a `-diff_base` profile.
 pub const BASE_LABEL: &str = "pprof::base";
 
@@ -62,18 +74,45 @@ pub fn check_compatible(base: &Profile, new: &Profile) -> Result<(), DiffError> 
 }
 
 /// The signed per-node change from `base` to `new`, for the sample type
-/// `opts.sample_index` (resolved on the new profile).
+/// `opts.sample_index` (resolved on the new profile). Either side may be a
+/// decoded [`Profile`] or a [`crate::ScannedProfile`].
 ///
 /// Rows are sorted by growth: largest flat increase first, then largest cum
 /// increase, then by name. `total` is the new profile's total, `base_total`
 /// the base's. Nodes whose flat and cum did not change are left out.
-pub fn diff(base: &Profile, new: &Profile, opts: &Options) -> Result<Table, DiffError> {
-    check_compatible(base, new)?;
+pub fn diff(
+    base: &(impl SampleSource + Sync),
+    new: &(impl SampleSource + Sync),
+    opts: &Options,
+) -> Result<Table, DiffError> {
+    diff_sources(base, new, opts).map_err(|e| {
+        // A malformed sample is reported first, the base's before the new
+        // one's, as decoding both profiles first would have.
+        if e.decode_error().is_some_and(|(side, _)| side == "base") {
+            return e;
+        }
+        for (side, result) in [("base", base.check_samples()), ("new", new.check_samples())] {
+            if let Err(source) = result {
+                let source = AggregateError::Sample(source);
+                return DiffError::Aggregate { side, source };
+            }
+        }
+        e
+    })
+}
+
+fn diff_sources(
+    base: &(impl SampleSource + Sync),
+    new: &(impl SampleSource + Sync),
+    opts: &Options,
+) -> Result<Table, DiffError> {
+    let (base_tables, new_tables) = (base.tables(), new.tables());
+    check_compatible(base_tables, new_tables)?;
     let side = |side| move |source| DiffError::Aggregate { side, source };
-    let index = sample_index(new, opts.sample_index.as_deref()).map_err(side("new"))?;
+    let index = sample_index(new_tables, opts.sample_index.as_deref()).map_err(side("new"))?;
     // pprof prunes the merged profile with the rules of the first profile
     // it loaded: the new one.
-    let rules = PruneRules::of(new)
+    let rules = PruneRules::of(new_tables)
         .map_err(AggregateError::from)
         .map_err(side("new"))?;
     // The two sides are independent: aggregate them side by side.
@@ -85,6 +124,10 @@ pub fn diff(base: &Profile, new: &Profile, opts: &Options) -> Result<Table, Diff
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (new_values, base_values)
     });
+    // The base's defects first, as when both are decoded before diffing.
+    if let Err(e @ AggregateError::Sample(_)) = base_values {
+        return Err(side("base")(e));
+    }
     let new_values = new_values.map_err(side("new"))?;
     let base_values = base_values.map_err(side("base"))?;
     let (total, base_total) = (new_values.total, base_values.total);
@@ -96,10 +139,10 @@ pub fn diff(base: &Profile, new: &Profile, opts: &Options) -> Result<Table, Diff
             .then_with(|| a.name.cmp(&b.name))
             .then_with(|| ka.cmp(kb))
     });
-    let ty = new.sample_types[index];
+    let ty = new_tables.sample_types[index];
     Ok(Table {
-        sample_type: new.str(ty.ty).to_owned(),
-        unit: new.str(ty.unit).to_owned(),
+        sample_type: new_tables.str(ty.ty).to_owned(),
+        unit: new_tables.str(ty.unit).to_owned(),
         by: opts.by,
         total,
         base_total,

@@ -54,6 +54,7 @@ pub mod prune;
 pub mod symbolize;
 pub mod validate;
 
+pub use decode::scan::{scan, SampleRef, SampleSource, ScannedProfile};
 pub use decode::{decode, Limits};
 pub use encode::{encode, encode_gzip};
 pub use error::DecodeError;

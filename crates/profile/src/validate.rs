@@ -3,7 +3,7 @@
 //! sample has one value per sample type. [`crate::decode`] runs it, so code
 //! downstream can index without checking.
 
-use crate::{DecodeError, IdIndex, Profile, StrIdx};
+use crate::{DecodeError, IdIndex, Label, Profile, StrIdx};
 
 /// Checks `profile` and returns the id indices it built on the way.
 pub fn validate(profile: &Profile) -> Result<Indices, DecodeError> {
@@ -57,6 +57,36 @@ pub(crate) fn validate_with(
     profile: &Profile,
     summary: Option<SampleSummary>,
 ) -> Result<Indices, DecodeError> {
+    let p = profile;
+    let indices = validate_tables(p)?;
+    let check = SampleCheck::new(p, &indices);
+    let locations_resolve = match summary.map(|s| s.location_ids) {
+        Some((min, max)) if min > max => true, // no sample has a location
+        Some((min, max)) => indices
+            .locations
+            .dense_len()
+            .is_some_and(|len| min >= 1 && max <= len as u64),
+        None => false,
+    };
+    if let Some(summary) = summary {
+        let (fewest, most) = summary.value_counts;
+        let expected = check.expected;
+        let values_ok = p.samples.is_empty() || (fewest == expected && most == expected);
+        if locations_resolve && values_ok && (summary.max_label_string as usize) < check.strings.0 {
+            return Ok(indices);
+        }
+    }
+    for (i, s) in p.samples.iter().enumerate() {
+        check.sample(i, &s.location_ids, &s.values, &s.labels, !locations_resolve)?;
+    }
+    Ok(indices)
+}
+
+/// Checks everything but the samples: the string table, every string index
+/// outside samples, ids, and the references of locations. The samples can
+/// then be checked one at a time with a [`SampleCheck`] — which is how a
+/// scan ([`crate::decode::scan`]) validates samples it never stores.
+pub(crate) fn validate_tables(profile: &Profile) -> Result<Indices, DecodeError> {
     let p = profile;
     match p.strings.first() {
         None => return Err(DecodeError::StringTableMissing),
@@ -113,50 +143,74 @@ pub(crate) fn validate_with(
             }
         }
     }
-
-    let expected = p.sample_types.len();
-    let locations_resolve = match summary.map(|s| s.location_ids) {
-        Some((min, max)) if min > max => true, // no sample has a location
-        Some((min, max)) => locations
-            .dense_len()
-            .is_some_and(|len| min >= 1 && max <= len as u64),
-        None => false,
-    };
-    if let Some(summary) = summary {
-        let (fewest, most) = summary.value_counts;
-        let values_ok = p.samples.is_empty() || (fewest == expected && most == expected);
-        if locations_resolve && values_ok && (summary.max_label_string as usize) < strings.0 {
-            return Ok(Indices {
-                mappings,
-                locations,
-                functions,
-            });
-        }
-    }
-    for (i, s) in p.samples.iter().enumerate() {
-        if s.values.len() != expected {
-            return Err(DecodeError::ValueCount {
-                sample: i,
-                found: s.values.len(),
-                expected,
-            });
-        }
-        if !locations_resolve {
-            if let Some(id) = locations.first_missing(&s.location_ids) {
-                return Err(DecodeError::DanglingLocation { sample: i, id });
-            }
-        }
-        for (j, l) in s.labels.iter().enumerate() {
-            strings.check(l.key, || format!("sample {i} label {j} key"))?;
-            strings.check(l.str, || format!("sample {i} label {j} str"))?;
-            strings.check(l.num_unit, || format!("sample {i} label {j} num_unit"))?;
-        }
-    }
     Ok(Indices {
         mappings,
         locations,
         functions,
     })
+}
+
+/// The checks of one sample against tables that [`validate_tables`]
+/// accepted: one value per sample type, locations that exist, label
+/// strings in the table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SampleCheck<'a> {
+    expected: usize,
+    strings: Strings,
+    locations: &'a IdIndex,
+}
+
+impl<'a> SampleCheck<'a> {
+    /// The checks for samples of `profile`, whose tables `indices` index.
+    pub(crate) fn new(profile: &Profile, indices: &'a Indices) -> Self {
+        SampleCheck::from_parts(
+            profile.sample_types.len(),
+            profile.strings.len(),
+            &indices.locations,
+        )
+    }
+
+    /// The checks from their parts: how many values a sample needs, how
+    /// long the string table is, and the location index.
+    pub(crate) fn from_parts(expected: usize, strings: usize, locations: &'a IdIndex) -> Self {
+        SampleCheck {
+            expected,
+            strings: Strings(strings),
+            locations,
+        }
+    }
+
+    /// Checks sample number `i` (0-based, for the message).
+    /// `check_locations` is false when the caller already knows they resolve.
+    #[inline]
+    pub(crate) fn sample(
+        &self,
+        i: usize,
+        location_ids: &[u64],
+        values: &[i64],
+        labels: &[Label],
+        check_locations: bool,
+    ) -> Result<(), DecodeError> {
+        if values.len() != self.expected {
+            return Err(DecodeError::ValueCount {
+                sample: i,
+                found: values.len(),
+                expected: self.expected,
+            });
+        }
+        if check_locations {
+            if let Some(id) = self.locations.first_missing(location_ids) {
+                return Err(DecodeError::DanglingLocation { sample: i, id });
+            }
+        }
+        let strings = self.strings;
+        for (j, l) in labels.iter().enumerate() {
+            strings.check(l.key, || format!("sample {i} label {j} key"))?;
+            strings.check(l.str, || format!("sample {i} label {j} str"))?;
+            strings.check(l.num_unit, || format!("sample {i} label {j} num_unit"))?;
+        }
+        Ok(())
+    }
 }
 
 /// The id indices of a validated profile.
@@ -171,6 +225,7 @@ pub struct Indices {
 }
 
 /// The string table's length, to check indices against.
+#[derive(Debug, Clone, Copy)]
 struct Strings(usize);
 
 impl Strings {

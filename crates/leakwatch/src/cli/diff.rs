@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use leakwatch_profile::diff::{diff, diff_profile};
-use leakwatch_profile::{encode_gzip, Limits, Profile};
+use leakwatch_profile::aggregate::AggregateError;
+use leakwatch_profile::diff::{diff, diff_profile, DiffError};
+use leakwatch_profile::{encode_gzip, Profile, ScannedProfile};
 
 use crate::cli::top::TableArgs;
 use crate::cli::Outcome;
@@ -49,53 +50,19 @@ pub struct DiffArgs {
 /// Runs `diff`.
 pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     let limits = args.table.limits();
-    let base_source = Source::parse(&args.base);
-    let (base_name, new_name, base, new) = match (&args.new, args.wait) {
-        (Some(new_arg), None) => {
-            let new_source = Source::parse(new_arg);
-            if base_source == Source::Stdin && new_source == Source::Stdin {
-                bail!("BASE and NEW cannot both be `-`: standard input holds one profile");
-            }
-            // The two decodes are independent: run them side by side.
-            let (base, new) = std::thread::scope(|s| {
-                let base = s.spawn(|| base_source.load(&limits));
-                let new = new_source.load(&limits);
-                let base = base
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow!("decoding the base profile panicked")));
-                (base, new)
-            });
-            (
-                base_source.name().to_owned(),
-                new_source.name().to_owned(),
-                base?,
-                new?,
-            )
-        }
-        (None, Some(wait)) => {
-            if !base_source.is_url() {
-                bail!(
-                    "--wait needs an http(s) URL to fetch twice, got {:?}; to compare two files, give both: leakwatch diff BASE NEW",
-                    args.base
-                );
-            }
-            let (base, new) = fetch_twice(&base_source, wait, &limits)?;
-            let url = base_source.name();
-            (
-                format!("{url} (first fetch)"),
-                format!("{url} (after {})", format_duration(wait)),
-                base,
-                new,
-            )
-        }
-        (Some(_), Some(_)) => {
-            bail!("--wait fetches one URL twice; give either BASE NEW, or one URL with --wait")
-        }
-        (None, None) => bail!(
-            "diff needs two profiles (leakwatch diff BASE NEW) or one URL and --wait (leakwatch diff URL --wait 10m)"
-        ),
-    };
-
+    if args.output.is_none() && args.flame.is_none() {
+        // The table needs each sample once: scan them rather than decode
+        // them, which on large profiles is most of the time and memory.
+        let pair = load_pair(&args, |source| source.scan(&limits))?;
+        return run_scanned(&args, pair);
+    }
+    let Pair {
+        base_name,
+        new_name,
+        base,
+        new,
+        ..
+    } = load_pair(&args, |source| source.load(&limits))?;
     let (mut base, mut new) = (base, new);
     args.table.symbolize(&base_name, &mut base);
     args.table.symbolize(&new_name, &mut new);
@@ -119,6 +86,110 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// `diff` when only the table is wanted.
+fn run_scanned(args: &DiffArgs, pair: Pair<ScannedProfile>) -> anyhow::Result<Outcome> {
+    let Pair {
+        base_name,
+        new_name,
+        base_source,
+        new_source,
+        base,
+        new,
+    } = pair;
+    let (mut base, mut new) = (base, new);
+    args.table.symbolize(&base_name, base.tables_mut());
+    args.table.symbolize(&new_name, new.tables_mut());
+    let table = diff(&base, &new, &args.table.options()).map_err(|e| match e {
+        // A sample that does not decode: reported as when decoding.
+        DiffError::Aggregate {
+            side,
+            source: AggregateError::Sample(e),
+        } => {
+            let source = if side == "base" {
+                &base_source
+            } else {
+                &new_source
+            };
+            source.decode_error(e)
+        }
+        e => anyhow::Error::new(e).context(format!("cannot diff {base_name} and {new_name}")),
+    })?;
+    args.table.print(&table, Kind::Diff);
+    std::mem::forget((base, new));
+    Ok(Outcome::Ok)
+}
+
+/// The two profiles of a diff, however they were read, and their names.
+struct Pair<T> {
+    /// How messages name the base: its file or URL, or for `--wait` the URL
+    /// and which fetch.
+    base_name: String,
+    new_name: String,
+    /// Where each was read from.
+    base_source: Source,
+    new_source: Source,
+    base: T,
+    new: T,
+}
+
+/// Reads BASE and NEW (side by side), or the URL twice with `--wait`, each
+/// with `load`.
+fn load_pair<T: Send>(
+    args: &DiffArgs,
+    load: impl Fn(&Source) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Pair<T>> {
+    let base_source = Source::parse(&args.base);
+    match (&args.new, args.wait) {
+        (Some(new_arg), None) => {
+            let new_source = Source::parse(new_arg);
+            if base_source == Source::Stdin && new_source == Source::Stdin {
+                bail!("BASE and NEW cannot both be `-`: standard input holds one profile");
+            }
+            // The two reads are independent: run them side by side.
+            let (base, new) = std::thread::scope(|s| {
+                let base = s.spawn(|| load(&base_source));
+                let new = load(&new_source);
+                let base = base
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow!("decoding the base profile panicked")));
+                (base, new)
+            });
+            Ok(Pair {
+                base_name: base_source.name().to_owned(),
+                new_name: new_source.name().to_owned(),
+                base: base?,
+                new: new?,
+                base_source,
+                new_source,
+            })
+        }
+        (None, Some(wait)) => {
+            if !base_source.is_url() {
+                bail!(
+                    "--wait needs an http(s) URL to fetch twice, got {:?}; to compare two files, give both: leakwatch diff BASE NEW",
+                    args.base
+                );
+            }
+            let (base, new) = fetch_twice(&base_source, wait, load)?;
+            let url = base_source.name();
+            Ok(Pair {
+                base_name: format!("{url} (first fetch)"),
+                new_name: format!("{url} (after {})", format_duration(wait)),
+                new_source: base_source.clone(),
+                base_source,
+                base,
+                new,
+            })
+        }
+        (Some(_), Some(_)) => {
+            bail!("--wait fetches one URL twice; give either BASE NEW, or one URL with --wait")
+        }
+        (None, None) => bail!(
+            "diff needs two profiles (leakwatch diff BASE NEW) or one URL and --wait (leakwatch diff URL --wait 10m)"
+        ),
+    }
+}
+
 fn write_profile(path: &PathBuf, profile: &Profile) -> anyhow::Result<()> {
     std::fs::write(path, encode_gzip(profile)).with_context(|| {
         format!(
@@ -128,17 +199,17 @@ fn write_profile(path: &PathBuf, profile: &Profile) -> anyhow::Result<()> {
     })
 }
 
-/// Fetches and decodes `source` now and again after `wait`, showing a
-/// countdown on stderr when it is a terminal. The first profile is decoded
+/// Fetches and reads `source` now and again after `wait`, showing a
+/// countdown on stderr when it is a terminal. The first profile is read
 /// before waiting, so that a wrong URL fails at once, not ten minutes later.
-fn fetch_twice(
+fn fetch_twice<T>(
     source: &Source,
     wait: Duration,
-    limits: &Limits,
-) -> anyhow::Result<(Profile, Profile)> {
-    let first = source.load(limits)?;
+    load: impl Fn(&Source) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, T)> {
+    let first = load(source)?;
     countdown(wait);
-    let second = source.load(limits)?;
+    let second = load(source)?;
     Ok((first, second))
 }
 

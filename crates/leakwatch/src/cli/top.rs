@@ -1,6 +1,6 @@
 //! `leakwatch top PROFILE`.
 
-use leakwatch_profile::aggregate::{aggregate, Granularity, Options, Table};
+use leakwatch_profile::aggregate::{aggregate, AggregateError, Granularity, Options, Table};
 use leakwatch_profile::Limits;
 
 use crate::cli::Outcome;
@@ -98,6 +98,8 @@ impl TableArgs {
 
     /// Names the frames of an address-only profile from `--binary` (see
     /// `leakwatch_profile::symbolize`); what cannot be named is a warning.
+    /// `profile` may be the tables of a scanned profile: naming frames
+    /// changes only locations, functions and strings.
     pub fn symbolize(&self, name: &str, profile: &mut leakwatch_profile::Profile) {
         let report =
             leakwatch_profile::symbolize::symbolize_if_needed(profile, self.binary.as_deref());
@@ -119,14 +121,17 @@ impl TableArgs {
 /// Runs `top`.
 pub fn run(args: TopArgs) -> anyhow::Result<Outcome> {
     let source = Source::parse(&args.profile);
-    let mut profile = source.load(&args.table.limits())?;
-    args.table.symbolize(source.name(), &mut profile);
-    let table = aggregate(&profile, &args.table.options())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?;
+    // The table needs each sample once: scan them rather than decode them.
+    let mut profile = source.scan(&args.table.limits())?;
+    args.table.symbolize(source.name(), profile.tables_mut());
+    let table = aggregate(&profile, &args.table.options()).map_err(|e| match e {
+        AggregateError::Sample(e) => source.decode_error(e),
+        e => anyhow::anyhow!("{}: {e}", source.name()),
+    })?;
     args.table.print(&table, Kind::Top);
-    // Freeing a large profile's million small allocations one by one takes
-    // longer than aggregating it; the process exits now and the OS takes
-    // the memory back at once.
+    // A text profile is decoded whole: freeing its many small allocations
+    // one by one takes longer than aggregating it; the process exits now
+    // and the OS takes the memory back at once.
     std::mem::forget(profile);
     Ok(Outcome::Ok)
 }

@@ -9,9 +9,11 @@
 //! - pprof protobuf ([`proto`]).
 
 mod proto;
+pub mod scan;
 mod text;
 mod wire;
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
@@ -38,32 +40,59 @@ impl Default for Limits {
 /// The error names the defect but not the source: callers prefix the file
 /// or URL.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Profile, DecodeError> {
+    let bytes = uncompressed(Cow::Borrowed(bytes), limits)?;
+    match sniff(&bytes) {
+        Format::Text(kind) => decode_text(&bytes, kind),
+        Format::Protobuf => {
+            let (profile, summary) = proto::decode_profile(&bytes)?;
+            validate::validate_with(&profile, Some(summary))?;
+            Ok(profile)
+        }
+        Format::Unknown => Err(unknown_format(&bytes)),
+    }
+}
+
+/// `bytes`, decompressed when they are gzip; never empty.
+fn uncompressed<'a>(bytes: Cow<'a, [u8]>, limits: &Limits) -> Result<Cow<'a, [u8]>, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    if is_gzip(bytes) {
-        let inner = gunzip(bytes, limits)?;
+    if is_gzip(&bytes) {
+        let inner = gunzip(&bytes, limits)?;
         if inner.is_empty() {
             return Err(DecodeError::Empty);
         }
-        return decode_uncompressed(&inner);
+        return Ok(Cow::Owned(inner));
     }
-    decode_uncompressed(bytes)
+    Ok(bytes)
 }
 
-fn decode_uncompressed(bytes: &[u8]) -> Result<Profile, DecodeError> {
+/// What uncompressed bytes hold.
+enum Format {
+    Text(text::Kind),
+    Protobuf,
+    Unknown,
+}
+
+fn sniff(bytes: &[u8]) -> Format {
     if let Some(kind) = text::sniff(bytes) {
-        let profile = text::parse(bytes, kind)?;
-        validate::validate(&profile)?;
-        Ok(profile)
+        Format::Text(kind)
     } else if proto::plausible_start(bytes[0]) {
-        let (profile, summary) = proto::decode_profile(bytes)?;
-        validate::validate_with(&profile, Some(summary))?;
-        Ok(profile)
+        Format::Protobuf
     } else {
-        Err(DecodeError::UnknownFormat {
-            start: describe_start(bytes),
-        })
+        Format::Unknown
+    }
+}
+
+fn decode_text(bytes: &[u8], kind: text::Kind) -> Result<Profile, DecodeError> {
+    let profile = text::parse(bytes, kind)?;
+    validate::validate(&profile)?;
+    Ok(profile)
+}
+
+fn unknown_format(bytes: &[u8]) -> DecodeError {
+    DecodeError::UnknownFormat {
+        start: describe_start(bytes),
     }
 }
 

@@ -21,7 +21,45 @@ use crate::{
 pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), DecodeError> {
     let mut p = Profile::default();
     let mut summary = SampleSummary::default();
-    presize(buf, &mut p);
+    presize(buf, &mut p, true);
+    let mut samples = std::mem::take(&mut p.samples);
+    decode_fields(buf, &mut p, |payload| {
+        let s = sample(payload)?;
+        // While the sample is still in cache.
+        summary.add(&s);
+        samples.push(s);
+        Ok(())
+    })?;
+    p.samples = samples;
+    Ok((p, summary))
+}
+
+/// Decodes everything but the samples, which are only framed (their
+/// payloads are read by [`sample_payloads`] later); returns the profile
+/// without samples and how many samples there are. Errors are those
+/// [`decode_profile`] reports: a defect inside a sample that comes before
+/// the first defect found here is reported instead.
+pub(crate) fn decode_tables(buf: &[u8]) -> Result<(Profile, usize), DecodeError> {
+    let mut p = Profile::default();
+    presize(buf, &mut p, false);
+    let mut count = 0usize;
+    match decode_fields(buf, &mut p, |_| {
+        count += 1;
+        Ok(())
+    }) {
+        Ok(()) => Ok((p, count)),
+        Err(e) => Err(first_bad_sample(buf, 0, count).unwrap_or(e)),
+    }
+}
+
+/// Walks the top-level fields of a `Profile`, decoding all but the samples
+/// into `p` and handing each sample's payload to `on_sample`.
+#[inline(always)]
+fn decode_fields<'a>(
+    buf: &'a [u8],
+    p: &mut Profile,
+    mut on_sample: impl FnMut((&'a [u8], usize)) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
     let mut w = Wire::new(buf, 0);
     while !w.at_end() {
         let key = w.key("Profile")?;
@@ -29,12 +67,7 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), Dec
             1 => p
                 .sample_types
                 .push(value_type(msg(&mut w, key, "Profile.sample_type")?)?),
-            2 => {
-                let s = sample(msg(&mut w, key, "Profile.sample")?)?;
-                // While the sample is still in cache.
-                summary.add(&s);
-                p.samples.push(s);
-            }
+            2 => on_sample(msg(&mut w, key, "Profile.sample")?)?,
             3 => p
                 .mappings
                 .push(mapping(msg(&mut w, key, "Profile.mapping")?)?),
@@ -60,14 +93,88 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), Dec
             _ => w.skip(key, "Profile")?,
         }
     }
-    Ok((p, summary))
+    Ok(())
 }
 
-/// Counts the repeated top-level messages so every vector is allocated once.
+/// The payloads of the `Profile.sample` fields of `buf`, in order, with
+/// their absolute offsets. Meant for a buffer that [`decode_tables`]
+/// accepted; on a framing defect it yields the error and stops.
+pub(crate) fn sample_payloads(buf: &[u8]) -> SamplePayloads<'_> {
+    SamplePayloads {
+        w: Wire::new(buf, 0),
+        done: false,
+    }
+}
+
+/// See [`sample_payloads`].
+pub(crate) struct SamplePayloads<'a> {
+    w: Wire<'a>,
+    done: bool,
+}
+
+impl<'a> Iterator for SamplePayloads<'a> {
+    type Item = Result<(&'a [u8], usize), DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done && !self.w.at_end() {
+            let item = match self.w.key("Profile") {
+                Ok(key) if key.field == 2 => Some(msg(&mut self.w, key, "Profile.sample")),
+                Ok(key) => self.w.skip(key, "Profile").err().map(Err),
+                Err(e) => Some(Err(e)),
+            };
+            if let Some(item) = item {
+                self.done = item.is_err();
+                return Some(item);
+            }
+        }
+        None
+    }
+}
+
+/// The first defect, in file order, of the samples `skip..skip + take` of
+/// `buf` decoded as [`decode_profile`] decodes them. A scan finds some
+/// defects out of file order; this tells which one decoding would report.
+pub(crate) fn first_bad_sample(buf: &[u8], skip: usize, take: usize) -> Option<DecodeError> {
+    let mut scratch = SampleBuf::default();
+    for payload in sample_payloads(buf).skip(skip).take(take) {
+        if let Err(e) = payload.and_then(|p| scratch.decode(p)) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+/// One sample's fields, decoded into vectors reused from sample to sample.
+#[derive(Debug, Default)]
+pub(crate) struct SampleBuf {
+    pub location_ids: Vec<u64>,
+    pub values: Vec<i64>,
+    pub labels: Vec<Label>,
+}
+
+impl SampleBuf {
+    /// Replaces the contents with the sample encoded in `payload`.
+    #[inline]
+    pub(crate) fn decode(&mut self, payload: (&[u8], usize)) -> Result<(), DecodeError> {
+        self.location_ids.clear();
+        self.values.clear();
+        self.labels.clear();
+        sample_fields(
+            payload,
+            &mut self.location_ids,
+            &mut self.values,
+            &mut self.labels,
+        )
+    }
+}
+
+/// Counts the repeated top-level messages so every vector is allocated once
+/// (the samples' only when `samples` is set: a scan does not keep them).
 /// Skipping a payload costs two varints, so this pass is cheap next to the
 /// decoding it saves reallocations in. It stops quietly at a defect: the
 /// decoding pass reports it with the field's name.
-fn presize(buf: &[u8], p: &mut Profile) {
+fn presize(buf: &[u8], p: &mut Profile, samples: bool) {
     let mut counts = [0usize; 7];
     let mut w = Wire::new(buf, 0);
     while !w.at_end() {
@@ -80,7 +187,9 @@ fn presize(buf: &[u8], p: &mut Profile) {
         }
     }
     p.sample_types.reserve_exact(counts[1]);
-    p.samples.reserve_exact(counts[2]);
+    if samples {
+        p.samples.reserve_exact(counts[2]);
+    }
     p.mappings.reserve_exact(counts[3]);
     p.locations.reserve_exact(counts[4]);
     p.functions.reserve_exact(counts[5]);
@@ -193,28 +302,34 @@ fn value_type((buf, base): (&[u8], usize)) -> Result<ValueType, DecodeError> {
 }
 
 #[inline]
-fn sample((buf, base): (&[u8], usize)) -> Result<Sample, DecodeError> {
+fn sample(payload: (&[u8], usize)) -> Result<Sample, DecodeError> {
     let mut s = Sample::default();
     // Go attaches one label per heap sample; a Vec grown by push would
     // reserve room for four, which over 600k samples is tens of MB.
-    s.labels.reserve_exact(count_labels(buf));
+    s.labels.reserve_exact(count_labels(payload.0));
+    sample_fields(payload, &mut s.location_ids, &mut s.values, &mut s.labels)?;
+    Ok(s)
+}
+
+/// Appends the fields of the `Sample` message in `buf` to the three vectors.
+#[inline(always)]
+fn sample_fields(
+    (buf, base): (&[u8], usize),
+    location_ids: &mut Vec<u64>,
+    values: &mut Vec<i64>,
+    labels: &mut Vec<Label>,
+) -> Result<(), DecodeError> {
     let mut w = Wire::new(buf, base);
     while !w.at_end() {
         let key = w.key("Sample")?;
         match key.field {
-            1 => int_list(
-                &mut w,
-                key,
-                "Sample.location_id",
-                &mut s.location_ids,
-                |v| v,
-            )?,
-            2 => int_list(&mut w, key, "Sample.value", &mut s.values, |v| v as i64)?,
-            3 => s.labels.push(label(msg(&mut w, key, "Sample.label")?)?),
+            1 => int_list(&mut w, key, "Sample.location_id", location_ids, |v| v)?,
+            2 => int_list(&mut w, key, "Sample.value", values, |v| v as i64)?,
+            3 => labels.push(label(msg(&mut w, key, "Sample.label")?)?),
             _ => w.skip(key, "Sample")?,
         }
     }
-    Ok(s)
+    Ok(())
 }
 
 /// How many `Sample.label` fields `buf` holds; stops quietly at a defect,
