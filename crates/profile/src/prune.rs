@@ -95,7 +95,8 @@ pub fn simplify_function_name(name: &str) -> &str {
         if bytes[i] == b'(' {
             return &name[..i];
         }
-        i += 1;
+        // By whole characters: names from a binary may be any UTF-8.
+        i += rest.chars().next().map_or(1, char::len_utf8);
     }
     name
 }
@@ -188,6 +189,8 @@ mod tests {
             simplify_function_name("runtime.mallocgc"),
             "runtime.mallocgc"
         );
+        assert_eq!(simplify_function_name("main.größe(x)"), "main.größe");
+        assert_eq!(simplify_function_name("\u{fffd}é"), "\u{fffd}é");
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::io::Write;
 
-use common::fixture;
+use common::{fixture, scan_error};
 use flate2::{write::GzEncoder, Compression};
 use leakwatch_profile::{
     decode, encode, encode_gzip, DecodeError, Function, Label, Limits, Line, Location, Mapping,
@@ -15,10 +15,15 @@ fn err(bytes: &[u8]) -> String {
     err_with(bytes, &Limits::default())
 }
 
+/// The message of decoding `bytes`, which the scan path (`top`, `diff`)
+/// must give too.
 fn err_with(bytes: &[u8], limits: &Limits) -> String {
     match decode(bytes, limits) {
         Ok(_) => panic!("decoded without error"),
-        Err(e) => e.to_string(),
+        Err(e) => {
+            assert_eq!(scan_error(bytes, limits), Some(e.clone()), "the scan path");
+            e.to_string()
+        }
     }
 }
 
@@ -145,10 +150,7 @@ fn truncated_protobuf() {
     let real =
         leakwatch_profile::decode::gunzip(&fixture("heap.pb.gz"), &Limits::default()).unwrap();
     for cut in (1..real.len()).step_by(97) {
-        assert!(
-            decode(&real[..cut], &Limits::default()).is_err(),
-            "cut at {cut}"
-        );
+        err(&real[..cut]);
     }
 }
 

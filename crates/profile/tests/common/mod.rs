@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use leakwatch_profile::{decode, Limits, Profile};
+use leakwatch_profile::aggregate::{aggregate, AggregateError, Options};
+use leakwatch_profile::{decode, scan, DecodeError, Limits, Profile, SampleSource};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -96,4 +97,26 @@ pub fn fresh_profiles() -> &'static Path {
         assert!(status.success(), "gen-fixtures failed");
         dir
     })
+}
+
+/// The error of the scan path on `bytes`, if any: from `scan`, else from
+/// reading the samples — where aggregation must report the same one.
+pub fn scan_error(bytes: &[u8], limits: &Limits) -> Option<DecodeError> {
+    let s = match scan(bytes.to_vec(), limits) {
+        Ok(s) => s,
+        Err(e) => return Some(e),
+    };
+    let from_samples = s.check_samples().err();
+    if s.tables().sample_types.is_empty() {
+        return from_samples;
+    }
+    let from_aggregate = match aggregate(&s, &Options::default()) {
+        Err(AggregateError::Sample(e)) => Some(e),
+        _ => None,
+    };
+    assert_eq!(
+        from_aggregate, from_samples,
+        "aggregation reported another defect"
+    );
+    from_samples
 }
