@@ -404,7 +404,7 @@ fn truncate_recording(from: &Path, to: &Path, cut: std::time::SystemTime) {
 /// variants whose values grow, so the verdict has a real trend and real
 /// sites to find. The target is under 10 s on two cores.
 #[test]
-#[ignore = "builds a 350 MB recording; run by bench/analyze"]
+#[ignore = "builds a 530 MB recording; run by bench/analyze"]
 fn analyze_500_profiles() {
     const PROFILES: usize = 500;
     const VARIANTS: usize = 10;
