@@ -909,6 +909,35 @@ fn bad_arguments_are_errors_that_name_the_flag() {
     assert!(err.contains("not a leakwatch recording"), "{err}");
 }
 
+#[test]
+fn a_spawned_childs_stdout_does_not_corrupt_the_verdict_json() {
+    let scratch = support::scratch();
+    let out = support::leakwatch()
+        .args([
+            "check",
+            "--json",
+            "--quiet",
+            "--interval",
+            "100ms",
+            "--duration",
+            "1s",
+            "--out",
+            out_dir(scratch.path()).to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "echo listening on http://127.0.0.1:1; sleep 30",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let verdict: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {stdout}"));
+    assert_eq!(verdict["schema"], "leakwatch.verdict/1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("listening on"), "{stderr}");
+}
+
 // ------------------------------------------------------------------- soak
 
 /// Readings of the watcher's own memory during a soak.

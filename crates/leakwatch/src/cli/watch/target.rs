@@ -2,6 +2,7 @@
 //! restarts and finally stops.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -215,7 +216,16 @@ fn spawn_child(command: &[String]) -> anyhow::Result<Child> {
         .split_first()
         .context("no command given after `--`")?;
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).process_group(0);
+    // leakwatch's stdout carries the verdict (`check --json`), so the
+    // child's stdout joins its stderr instead of corrupting it.
+    let stdout = io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("cannot duplicate stderr for the child's output")?;
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and only
     // calls prctl(2), which is async-signal-safe.
     unsafe {
