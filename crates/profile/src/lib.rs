@@ -12,7 +12,7 @@
 //!
 //! ## Reading profiles
 //!
-//! [`decode`] sniffs the format and returns a validated [`Profile`]:
+//! [`decode()`] sniffs the format and returns a validated [`Profile`]:
 //!
 //! - pprof protobuf, raw or gzipped (concatenated gzip members too), every
 //!   field of `profile.proto` — decoded by hand straight into the model,
@@ -29,16 +29,27 @@
 //! naming it (`sample 12 refers to location 99, which does not exist`);
 //! callers add the file or URL.
 //!
-//! Validation ([`validate::validate`], run by [`decode`]) guarantees that
+//! Validation ([`validate::validate`], run by [`decode()`]) guarantees that
 //! `strings[0] == ""`, ids are nonzero and unique, every id and string
 //! index resolves, and every sample has one value per sample type — so
 //! downstream code may index without checking. [`IdIndex`] is the id →
 //! position lookup it builds (arithmetic for Go's dense ids), reusable by
 //! aggregation.
 //!
+//! ## Reading only what a table needs
+//!
+//! [`scan()`] reads what [`decode()`] reads and fails where it fails, with
+//! the same message, but leaves a protobuf's samples in their encoded form:
+//! a [`ScannedProfile`] hands them out one at a time, checked as they are
+//! read, in buffers reused from sample to sample. Aggregation and diffs
+//! ([`aggregate::aggregate`], [`diff::diff`]) take any [`SampleSource`] — a
+//! [`Profile`] or a [`ScannedProfile`] — and give identical tables; on a Go
+//! heap profile of 600k samples the scan needs a tenth of the memory of a
+//! decode and a fraction of its time.
+//!
 //! ## Writing profiles
 //!
-//! [`encode`] and [`encode_gzip`] write pprof protobuf with packed repeated
+//! [`encode()`] and [`encode_gzip`] write pprof protobuf with packed repeated
 //! fields. `decode(encode(p)) == p` for every decoded profile, except that
 //! [`Profile::memstats`] is dropped: profile.proto has no field for it.
 

@@ -1,6 +1,6 @@
 //! Structural validation of a decoded profile: the string table starts with
 //! `""`, ids are nonzero and unique, every reference resolves, and every
-//! sample has one value per sample type. [`crate::decode`] runs it, so code
+//! sample has one value per sample type. [`crate::decode()`] runs it, so code
 //! downstream can index without checking.
 
 use crate::{DecodeError, IdIndex, Label, Profile, StrIdx};
@@ -85,7 +85,7 @@ pub(crate) fn validate_with(
 /// Checks everything but the samples: the string table, every string index
 /// outside samples, ids, and the references of locations. The samples can
 /// then be checked one at a time with a [`SampleCheck`] — which is how a
-/// scan ([`crate::decode::scan`]) validates samples it never stores.
+/// scan ([`crate::scan()`]) validates samples it never stores.
 pub(crate) fn validate_tables(profile: &Profile) -> Result<Indices, DecodeError> {
     let p = profile;
     match p.strings.first() {

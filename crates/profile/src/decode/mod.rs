@@ -4,9 +4,15 @@
 //! Formats, in the order they are recognized:
 //! - gzip (one or more concatenated members), decompressed under
 //!   [`Limits::max_decompressed`] and sniffed again;
-//! - Go text profiles: `heap profile: …` ([`text`]'s heap parser) and
-//!   `goroutine profile: total N` (any `NAME profile: total N` count profile);
-//! - pprof protobuf ([`proto`]).
+//! - Go text profiles: `heap profile: …` (the `text` module's heap parser)
+//!   and `goroutine profile: total N` (any `NAME profile: total N` count
+//!   profile);
+//! - pprof protobuf (the `proto` module).
+//!
+//! [`decode()`] builds the whole model. [`scan::scan`] builds all of it
+//! but the samples of a protobuf, which are read from the bytes when they
+//! are asked for (see [`scan`](mod@scan)): what `top` and `diff` need, in
+//! a fraction of the time and memory.
 
 mod proto;
 pub mod scan;
@@ -104,10 +110,10 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// Decompresses all gzip members of `bytes`, refusing to produce more than
 /// `limits.max_decompressed` bytes.
 ///
-/// Memory stays bounded for bombs too: past [`STAGE`] bytes of output, if
+/// Memory stays bounded for bombs too: past 256 MiB of output, if
 /// the data is far more compressed than profiles ever are, the rest is only
 /// counted, not stored. A bomb is then refused having held at most
-/// [`STAGE`] bytes; genuine data that compressible is decompressed again
+/// 256 MiB; genuine data that compressible is decompressed again
 /// into a buffer of the now known size.
 pub fn gunzip(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, DecodeError> {
     gunzip_staged(bytes, limits.max_decompressed, STAGE)

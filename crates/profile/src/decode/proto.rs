@@ -21,7 +21,7 @@ use crate::{
 pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), DecodeError> {
     let mut p = Profile::default();
     let mut summary = SampleSummary::default();
-    presize(buf, &mut p, true);
+    presize(buf, &mut p);
     let mut samples = std::mem::take(&mut p.samples);
     decode_fields(buf, &mut p, |payload| {
         let s = sample(payload)?;
@@ -40,8 +40,9 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), Dec
 /// [`decode_profile`] reports: a defect inside a sample that comes before
 /// the first defect found here is reported instead.
 pub(crate) fn decode_tables(buf: &[u8]) -> Result<(Profile, usize), DecodeError> {
+    // No presizing: it would walk every sample once more, and what is kept
+    // here is small enough to grow.
     let mut p = Profile::default();
-    presize(buf, &mut p, false);
     let mut count = 0usize;
     match decode_fields(buf, &mut p, |_| {
         count += 1;
@@ -169,12 +170,11 @@ impl SampleBuf {
     }
 }
 
-/// Counts the repeated top-level messages so every vector is allocated once
-/// (the samples' only when `samples` is set: a scan does not keep them).
+/// Counts the repeated top-level messages so every vector is allocated once.
 /// Skipping a payload costs two varints, so this pass is cheap next to the
 /// decoding it saves reallocations in. It stops quietly at a defect: the
 /// decoding pass reports it with the field's name.
-fn presize(buf: &[u8], p: &mut Profile, samples: bool) {
+fn presize(buf: &[u8], p: &mut Profile) {
     let mut counts = [0usize; 7];
     let mut w = Wire::new(buf, 0);
     while !w.at_end() {
@@ -187,9 +187,7 @@ fn presize(buf: &[u8], p: &mut Profile, samples: bool) {
         }
     }
     p.sample_types.reserve_exact(counts[1]);
-    if samples {
-        p.samples.reserve_exact(counts[2]);
-    }
+    p.samples.reserve_exact(counts[2]);
     p.mappings.reserve_exact(counts[3]);
     p.locations.reserve_exact(counts[4]);
     p.functions.reserve_exact(counts[5]);

@@ -14,7 +14,7 @@
 //! samples through [`SampleSource`], which a decoded [`Profile`] implements
 //! too, so both paths share one aggregation and give identical tables.
 //!
-//! Errors are those [`crate::decode`] reports on the same input, including
+//! Errors are those [`crate::decode()`] reports on the same input, including
 //! which defect is reported when there are several: decoding reports the
 //! first defect of the wire format in file order before any validation
 //! defect, so where the scan finds a defect out of that order it looks for
@@ -53,7 +53,7 @@ pub trait SampleSource {
         f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
     ) -> Result<(), E>;
 
-    /// The error [`crate::decode`] would report for a defective sample, if
+    /// The error [`crate::decode()`] would report for a defective sample, if
     /// there is one. Callers that fail for another reason before or while
     /// reading the samples ask this first, so that a malformed profile is
     /// reported as such whichever path read it.
@@ -107,7 +107,7 @@ struct EncodedSamples {
     sample_types: usize,
 }
 
-/// Reads a profile in any format [`crate::decode`] reads, and validates
+/// Reads a profile in any format [`crate::decode()`] reads, and validates
 /// everything but the samples (which [`ScannedProfile`] validates as they
 /// are read). Takes the bytes by value: uncompressed protobuf is kept as
 /// it is, without a copy.
