@@ -628,11 +628,14 @@ fn record_round(
             },
         })?;
     }
-    if let Some((url, why)) = outcome.runtime_unavailable {
+    for (profile, url, why) in outcome.unavailable {
         writer.event(&EventLine {
             time,
-            detail: format!("no Go runtime statistics at {url}: {why}; not asking again"),
-            event: Event::RuntimeStatsUnavailable { url },
+            detail: format!("no {profile} at {url}: {why}; not asking again"),
+            event: Event::EndpointUnavailable {
+                profile: profile.to_owned(),
+                url,
+            },
         })?;
     }
     if let Some(r) = &outcome.runtime {

@@ -287,9 +287,12 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<u16>,
     },
-    /// The endpoint does not serve Go runtime statistics; they are not
-    /// fetched again in this watch.
-    RuntimeStatsUnavailable {
+    /// The endpoint does not serve one kind of profile (goroutine profiles
+    /// from a Rust service, Go runtime statistics from a non-Go one); it is
+    /// not fetched again in this watch.
+    EndpointUnavailable {
+        /// `goroutine` or `runtime_stats`.
+        profile: String,
         /// The URL tried.
         url: String,
     },
@@ -333,7 +336,7 @@ impl Event {
             Event::Restart { .. } => "restart",
             Event::OomKill { .. } => "oom_kill",
             Event::ScrapeError { .. } => "scrape_error",
-            Event::RuntimeStatsUnavailable { .. } => "runtime_stats_unavailable",
+            Event::EndpointUnavailable { .. } => "endpoint_unavailable",
             Event::Signal { .. } => "signal",
             Event::End { .. } => "end",
             Event::Unknown => "unknown",

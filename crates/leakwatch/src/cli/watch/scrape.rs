@@ -43,9 +43,9 @@ pub struct Outcome {
     pub store_errors: Vec<std::io::Error>,
     /// Go runtime statistics, when fetched.
     pub runtime: Option<RuntimeLine>,
-    /// Set once, when the endpoint turned out not to serve runtime
-    /// statistics: the URL and why.
-    pub runtime_unavailable: Option<(String, String)>,
+    /// Endpoints that turned out not to exist (`goroutine`,
+    /// `runtime_stats`), each reported once: which, the URL and why.
+    pub unavailable: Vec<(&'static str, String, String)>,
 }
 
 /// The scraping thread's handle.
@@ -102,44 +102,72 @@ fn run<F>(config: ScrapeConfig, jobs: Receiver<Job>, report: F)
 where
     F: Fn(Outcome) -> bool,
 {
-    let mut runtime_state = RuntimeState::Unknown;
+    let mut states = Availability {
+        goroutine: Served::Unknown,
+        runtime: Served::Unknown,
+    };
     while let Ok(job) = jobs.recv() {
-        let outcome = round(&config, &job, &mut runtime_state);
+        let outcome = round(&config, &job, &mut states);
         if !report(outcome) {
             break;
         }
     }
 }
 
-/// Whether the endpoint serves Go runtime statistics.
+/// Whether the endpoint serves a kind of profile. The heap profile is what
+/// `--pprof` names, so it is always asked for; the others are optional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RuntimeState {
+enum Served {
     /// Not yet known: no response has been seen.
     Unknown,
     /// It does.
-    Served,
-    /// It does not (404, or no MemStats trailer); stop asking.
-    Unavailable,
+    Yes,
+    /// It does not (404, or not that kind of profile); stop asking.
+    No,
 }
 
-fn round(config: &ScrapeConfig, job: &Job, runtime_state: &mut RuntimeState) -> Outcome {
+/// What the endpoint turned out to serve, for the optional profiles.
+#[derive(Debug)]
+struct Availability {
+    goroutine: Served,
+    runtime: Served,
+}
+
+/// Whether a failed first fetch means the page does not exist, rather than a
+/// passing fault worth retrying next round.
+fn is_absent(state: Served, e: &FetchError) -> bool {
+    state == Served::Unknown
+        && matches!(
+            e,
+            FetchError::Status { status: 404, .. }
+                | FetchError::NotAProfile { .. }
+                | FetchError::Html { .. }
+        )
+}
+
+fn round(config: &ScrapeConfig, job: &Job, states: &mut Availability) -> Outcome {
     let mut out = Outcome {
         seq: job.seq,
         stored: Vec::new(),
         failures: Vec::new(),
         store_errors: Vec::new(),
         runtime: None,
-        runtime_unavailable: None,
+        unavailable: Vec::new(),
     };
     let heap_url = config.endpoints.heap_url(config.gc);
     let mut targets = vec![(ProfileKind::Heap, heap_url)];
     if let Some(g) = &config.endpoints.goroutine {
-        targets.push((ProfileKind::Goroutine, g.clone()));
+        if states.goroutine != Served::No {
+            targets.push((ProfileKind::Goroutine, g.clone()));
+        }
     }
     for (kind, url) in targets {
         let time = Timestamp::now();
         match fetch_retrying(&url, &config.fetch, job.retry_refused_until) {
             Ok((bytes, mut profile)) => {
+                if kind == ProfileKind::Goroutine {
+                    states.goroutine = Served::Yes;
+                }
                 // Address-only profiles (Rust with jemalloc, C/C++) are named
                 // now, while the binary that ran is at /proc/PID/exe.
                 let exe = PathBuf::from(format!("/proc/{}/exe", job.pid));
@@ -157,42 +185,39 @@ fn round(config: &ScrapeConfig, job: &Job, runtime_state: &mut RuntimeState) -> 
                     Err(e) => out.store_errors.push(e),
                 }
             }
+            // A service without goroutine profiles (a Rust one) answers
+            // 404: asking every round would only fill the event log.
+            Err(e) if kind == ProfileKind::Goroutine && is_absent(states.goroutine, &e) => {
+                states.goroutine = Served::No;
+                out.unavailable.push(("goroutine", url, e.to_string()));
+            }
             Err(e) => out.failures.push((kind.as_str(), e)),
         }
     }
 
-    if *runtime_state != RuntimeState::Unavailable {
+    if states.runtime != Served::No {
         let url = &config.endpoints.runtime_stats;
         let time = Timestamp::now();
         match fetch_retrying(url, &config.fetch, job.retry_refused_until) {
             Ok((_, profile)) => match profile.memstats {
                 Some(m) => {
-                    *runtime_state = RuntimeState::Served;
+                    states.runtime = Served::Yes;
                     out.runtime = Some(RuntimeLine::new(time, job.seq, job.pid, &m));
                 }
                 None => {
-                    *runtime_state = RuntimeState::Unavailable;
-                    out.runtime_unavailable = Some((
+                    states.runtime = Served::No;
+                    out.unavailable.push((
+                        "runtime_stats",
                         url.clone(),
                         "the debug=1 heap profile has no `# runtime.MemStats` block (not a Go program?)"
                             .into(),
                     ));
                 }
             },
-            // The first answer decides: a 404 (or an answer that is no
-            // profile at all) means this endpoint has no such page, and
-            // asking every round would only fill the event log.
-            Err(e)
-                if *runtime_state == RuntimeState::Unknown
-                    && matches!(
-                        e,
-                        FetchError::Status { status: 404, .. }
-                            | FetchError::NotAProfile { .. }
-                            | FetchError::Html { .. }
-                    ) =>
-            {
-                *runtime_state = RuntimeState::Unavailable;
-                out.runtime_unavailable = Some((url.clone(), e.to_string()));
+            Err(e) if is_absent(states.runtime, &e) => {
+                states.runtime = Served::No;
+                out.unavailable
+                    .push(("runtime_stats", url.clone(), e.to_string()));
             }
             Err(e) => out.failures.push(("runtime_stats", e)),
         }
