@@ -91,11 +91,15 @@ pub fn diff(
         if e.decode_error().is_some_and(|(side, _)| side == "base") {
             return e;
         }
-        for (side, result) in [("base", base.check_samples()), ("new", new.check_samples())] {
-            if let Err(source) = result {
-                let source = AggregateError::Sample(source);
-                return DiffError::Aggregate { side, source };
-            }
+        let malformed = |side, source| DiffError::Aggregate {
+            side,
+            source: AggregateError::Sample(source),
+        };
+        if let Err(source) = base.check_samples() {
+            return malformed("base", source);
+        }
+        if let Err(source) = new.check_samples() {
+            return malformed("new", source);
         }
         e
     })

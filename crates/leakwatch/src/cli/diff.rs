@@ -240,3 +240,104 @@ fn countdown(wait: Duration) {
     let _ = write!(stderr, "\r\x1b[K");
     let _ = stderr.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::top::{run as top, By, TopArgs};
+    use leakwatch_profile::{encode, Function, Line, Location, Sample, ValueType};
+
+    fn table_args() -> TableArgs {
+        TableArgs {
+            by: By::Function,
+            sample_index: None,
+            nodecount: None,
+            json: false,
+            max_decompressed: 1 << 30,
+            binary: None,
+        }
+    }
+
+    /// A profile with two sample types; `short` gives its last sample one
+    /// value only.
+    fn profile(short: bool) -> Vec<u8> {
+        let mut p = Profile::default();
+        let (space, bytes) = (p.intern("inuse_space"), p.intern("bytes"));
+        p.sample_types = vec![
+            ValueType {
+                ty: space,
+                unit: bytes
+            };
+            2
+        ];
+        let name = p.intern("main.leak");
+        p.functions.push(Function {
+            id: 1,
+            name,
+            ..Function::default()
+        });
+        p.locations.push(Location {
+            id: 1,
+            lines: vec![Line {
+                function_id: 1,
+                line: 3,
+                column: 0,
+            }],
+            ..Location::default()
+        });
+        for values in [vec![1, 2], if short { vec![1] } else { vec![3, 4] }] {
+            p.samples.push(Sample {
+                location_ids: vec![1],
+                values,
+                labels: vec![],
+            });
+        }
+        encode(&p)
+    }
+
+    /// A defect found only while the samples are read (the scan path) is
+    /// reported as decoding reports it (the `--output` path): naming the
+    /// file it is in.
+    #[test]
+    fn a_malformed_sample_is_reported_with_its_file_on_both_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        std::fs::write(path("good.pb"), profile(false)).unwrap();
+        std::fs::write(path("bad.pb"), profile(true)).unwrap();
+        let expected = |file: &str| {
+            format!(
+                "reading {}: sample 1 has 1 values, but the profile has 2 sample types",
+                path(file)
+            )
+        };
+        let diff = |base: &str, new: &str, output: Option<PathBuf>| {
+            let args = DiffArgs {
+                base: path(base),
+                new: Some(path(new)),
+                wait: None,
+                output,
+                flame: None,
+                table: table_args(),
+            };
+            format!("{:#}", run(args).unwrap_err())
+        };
+        let out = Some(dir.path().join("out.pb.gz"));
+        for (base, new) in [
+            ("bad.pb", "good.pb"),
+            ("good.pb", "bad.pb"),
+            ("bad.pb", "bad.pb"),
+        ] {
+            let culprit = if base == "bad.pb" { base } else { new };
+            assert_eq!(diff(base, new, None), expected(culprit));
+            assert_eq!(diff(base, new, out.clone()), expected(culprit));
+        }
+        let top_args = TopArgs {
+            profile: path("bad.pb"),
+            table: table_args(),
+        };
+        assert_eq!(
+            format!("{:#}", top(top_args).unwrap_err()),
+            expected("bad.pb")
+        );
+    }
+}
