@@ -20,6 +20,8 @@ pub enum Source {
     /// `-`: standard input.
     Stdin,
     /// An `http://` or `https://` URL, e.g. a `/debug/pprof/heap` endpoint.
+    /// Only `http://` is fetched (pprof endpoints are internal, and the
+    /// binary carries no TLS); `https://` is refused with a message.
     Url(String),
 }
 
