@@ -378,3 +378,11 @@ fn a_malformed_sample_outranks_an_aggregation_error() {
         "{e}"
     );
 }
+
+#[test]
+fn references_to_profiles_aggregate_too() {
+    let p = decoded(&fixture("heap.pb.gz"));
+    let r = &p;
+    let opts = Options::default();
+    assert_eq!(aggregate(&r, &opts).unwrap(), aggregate(&p, &opts).unwrap());
+}

@@ -62,6 +62,25 @@ pub trait SampleSource {
     }
 }
 
+/// So that `aggregate(&p, …)` still compiles where `p` is itself a
+/// reference, as it did when aggregation took `&Profile`.
+impl<T: SampleSource + ?Sized> SampleSource for &T {
+    fn tables(&self) -> &Profile {
+        (**self).tables()
+    }
+
+    fn try_for_each_sample<E: From<DecodeError>>(
+        &self,
+        f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        (**self).try_for_each_sample(f)
+    }
+
+    fn check_samples(&self) -> Result<(), DecodeError> {
+        (**self).check_samples()
+    }
+}
+
 impl SampleSource for Profile {
     fn tables(&self) -> &Profile {
         self
