@@ -265,16 +265,12 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     }
 
     let mut sites = if kind.contains(&LeakKind::Heap) {
-        growing_sites(&obs.heap_site_points, &obs.heap_sites, heap_a.as_ref().ok())
+        growing_sites(&obs.heap_site_points, &obs.heap_sites)
     } else {
         Vec::new()
     };
     let goroutine_sites = if kind.contains(&LeakKind::Goroutines) {
-        growing_goroutine_sites(
-            &obs.goroutine_site_points,
-            &obs.goroutine_sites,
-            gr_a.as_ref().ok(),
-        )
+        growing_goroutine_sites(&obs.goroutine_site_points, &obs.goroutine_sites)
     } else {
         Vec::new()
     };
@@ -415,9 +411,14 @@ fn unexplained_rss(
 }
 
 /// The sites whose own series rise, steepest first.
-fn growing_sites(heap: &Series, sites: &[SiteSeries], total: Option<&Assessment>) -> Vec<Site> {
+///
+/// `heap` holds the totals of the very profiles the sites were read from:
+/// a share must divide like by like. Against the exact `HeapAlloc` series a
+/// site estimated from sampled allocations would read low or high by the
+/// sampling error alone.
+fn growing_sites(heap: &Series, sites: &[SiteSeries]) -> Vec<Site> {
     let segments = heap.segments();
-    let total_slope = total.map_or(0.0, |a| a.whole.slope);
+    let total_slope = raw_trend(heap).map_or(0.0, |t| t.slope);
     let rising = rising_sites(heap, sites, &segments);
     let positive: f64 = rising.iter().map(|(_, t)| t.slope).sum();
     let denominator = total_slope.max(positive);
@@ -443,13 +444,9 @@ fn growing_sites(heap: &Series, sites: &[SiteSeries], total: Option<&Assessment>
     out
 }
 
-fn growing_goroutine_sites(
-    goroutines: &Series,
-    sites: &[SiteSeries],
-    total: Option<&Assessment>,
-) -> Vec<GoroutineSite> {
+fn growing_goroutine_sites(goroutines: &Series, sites: &[SiteSeries]) -> Vec<GoroutineSite> {
     let segments = goroutines.segments();
-    let total_slope = total.map_or(0.0, |a| a.whole.slope);
+    let total_slope = raw_trend(goroutines).map_or(0.0, |t| t.slope);
     let rising = rising_sites(goroutines, sites, &segments);
     let positive: f64 = rising.iter().map(|(_, t)| t.slope).sum();
     let denominator = total_slope.max(positive);
