@@ -13,8 +13,13 @@
 //!
 //! ```no_run
 //! use clap::Parser;
-//! let args = leakwatch_demo::ServiceArgs::parse_from(["leakwatch-demo", "--fixed"]);
-//! leakwatch_demo::run(args).unwrap();
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     service: leakwatch_demo::ServiceArgs,
+//! }
+//! let cli = Cli::parse_from(["leakwatch-demo", "--fixed"]);
+//! leakwatch_demo::run(cli.service).unwrap();
 //! ```
 
 pub mod alloc;

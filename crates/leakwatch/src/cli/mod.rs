@@ -32,7 +32,24 @@ impl From<Outcome> for ExitCode {
 
 /// Find the memory that grows until a service dies.
 #[derive(Debug, Parser)]
-#[command(name = "leakwatch", version, about, long_about = None)]
+#[command(
+    name = "leakwatch",
+    version,
+    about,
+    long_about = None,
+    after_help = "\
+Typical use:
+  leakwatch diff heap.0900.pb.gz heap.1500.pb.gz      what grew between two profiles
+  leakwatch diff http://localhost:6060/debug/pprof/heap --wait 10m
+  leakwatch watch --pid 311 --pprof http://localhost:6060 --out rec/
+  leakwatch analyze rec/ --html report.html          leak or not, where, how fast, when
+  leakwatch check --duration 5m --pprof http://127.0.0.1:6060 -- ./service
+                                                     a CI gate on the exit code
+  leakwatch demo                                     the whole story in a minute
+
+Durations are written 500ms, 10s, 5m, 1h; sizes 512MiB, 2GiB.
+Exit codes: 0 success / no leak, 1 leak, 2 error, 3 inconclusive."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,9 +59,38 @@ pub struct Cli {
 enum Command {
     Top(top::TopArgs),
     Diff(diff::DiffArgs),
+    #[command(after_help = "\
+Examples:
+  leakwatch watch --pid 311 --pprof http://localhost:6060
+  leakwatch watch --interval 10s --profile-interval 1m --duration 6h \\
+      --pprof http://127.0.0.1:6060 --out rec/ -- ./service --port 6060
+  leakwatch watch --restart --pprof http://127.0.0.1:6060 -- ./service
+
+Ctrl-C ends the watch with the recording complete. The recording format is
+described in docs/recording.md; `leakwatch analyze DIR` reads it, even while
+the watch is still writing it.")]
     Watch(watch::WatchArgs),
+    #[command(after_help = "\
+Examples:
+  leakwatch analyze leakwatch-recordings/2026-11-26T14-00-00Z
+  leakwatch analyze rec/ --limit 2GiB --json
+  leakwatch analyze rec/ --html report.html
+
+How the verdict is reached: docs/method.md.")]
     Analyze(analyze::AnalyzeArgs),
+    #[command(after_help = "\
+Examples:
+  leakwatch check --duration 5m --interval 1s --profile-interval 10s \\
+      --pprof http://127.0.0.1:6060 -- ./service --port 6060
+  leakwatch check --pid 311 --pprof http://localhost:6060 --duration 10m --json
+
+Exit codes: 0 no leak, 1 leak, 2 error, 3 inconclusive (watch longer).")]
     Check(check::CheckArgs),
+    #[command(after_help = "\
+Examples:
+  cargo run --release -- demo
+  leakwatch demo --fixed
+  leakwatch demo --duration 2m --json")]
     Demo(demo::DemoArgs),
     /// Runs the demo service (started by `leakwatch demo`).
     #[command(name = "__demo-service", hide = true)]
