@@ -1,10 +1,13 @@
 //! The time span a recording covers and how much evidence it holds: the
 //! verdict's `window` object.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::format::{Event, ProfileKind, Timestamp};
 use super::reader::Recording;
+use crate::units::format_duration;
 
 /// The verdict JSON's `window`: when the recording starts and ends and what
 /// it holds.
@@ -23,6 +26,23 @@ pub struct Window {
     pub heap_profiles: usize,
     /// Goroutine profiles present (after thinning).
     pub goroutine_profiles: usize,
+}
+
+impl Window {
+    /// One line for people: `START → END (1m 30s; 90 RSS samples, 30 heap
+    /// and 30 goroutine profiles)`, as the text verdict and the report show
+    /// it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} → {} ({}; {} RSS samples, {} heap and {} goroutine profiles)",
+            self.start,
+            self.end,
+            format_duration(Duration::from_secs_f64(self.duration_seconds.max(0.0))),
+            self.rss_samples,
+            self.heap_profiles,
+            self.goroutine_profiles
+        )
+    }
 }
 
 /// Computes the window of `rec`.

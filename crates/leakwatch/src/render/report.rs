@@ -333,18 +333,7 @@ fn serde_plain<T: serde::Serialize>(value: &T) -> String {
 fn facts(v: &Verdict) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let w = &v.window;
-    out.push((
-        "window".to_owned(),
-        format!(
-            "{} → {} ({}; {} RSS samples, {} heap and {} goroutine profiles)",
-            w.start,
-            w.end,
-            format_duration(Duration::from_secs_f64(w.duration_seconds.max(0.0))),
-            w.rss_samples,
-            w.heap_profiles,
-            w.goroutine_profiles
-        ),
-    ));
+    out.push(("window".to_owned(), w.describe()));
     let trend = |first: u64, last: u64, slope: f64, p: f64| {
         format!(
             "{} → {}, {}/h (p = {:.2})",

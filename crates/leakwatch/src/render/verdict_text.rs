@@ -115,16 +115,7 @@ pub fn render(v: &Verdict, rss: &[f64], diff: Option<&str>, color: bool) -> Stri
         }
     }
     let w = &v.window;
-    let _ = writeln!(
-        out,
-        "\nWindow {} → {} ({}): {} RSS samples, {} heap and {} goroutine profiles.",
-        w.start,
-        w.end,
-        format_duration(Duration::from_secs_f64(w.duration_seconds.max(0.0))),
-        w.rss_samples,
-        w.heap_profiles,
-        w.goroutine_profiles
-    );
+    let _ = writeln!(out, "\nWindow {}.", w.describe());
     let shown: Vec<_> = v
         .events
         .iter()
