@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{encode_png, plot_error};
+use super::chart::{encode_png, encode_svg, plot_error};
 use super::font;
 use super::time_axis::{TimeAxis, MIN_SPAN};
 use super::{Exporter, Png, Svg};
@@ -50,20 +50,12 @@ const PALETTE: [RGBColor; MAX_STACKS] = [
 
 impl Exporter<GoroutinePlot> for Svg {
     fn export(&self, plot: &GoroutinePlot) -> anyhow::Result<Vec<u8>> {
-        font::ensure_registered()?;
-        let mut out = String::new();
-        {
-            let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
-            draw(&root, plot)?;
-            root.present().map_err(plot_error)?;
-        }
-        Ok(out.into_bytes())
+        encode_svg(SIZE, |root| draw(root, plot))
     }
 }
 
 impl Exporter<GoroutinePlot> for Png {
     fn export(&self, plot: &GoroutinePlot) -> anyhow::Result<Vec<u8>> {
-        font::ensure_registered()?;
         encode_png(SIZE, |root| draw(root, plot))
     }
 }
