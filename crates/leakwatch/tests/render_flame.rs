@@ -3,58 +3,15 @@
 
 mod support;
 
-use leakwatch_profile::{encode_gzip, Function, Line, Location, Profile, Sample, ValueType};
+use leakwatch_profile::{encode_gzip, Profile, ProfileBuilder};
 
 /// A heap profile of `stacks` (leaf first, with bytes).
 fn heap_profile(stacks: &[(&[&str], i64)]) -> Profile {
-    let mut p = Profile::default();
-    let objects = ValueType {
-        ty: p.intern("inuse_objects"),
-        unit: p.intern("count"),
-    };
-    let space = ValueType {
-        ty: p.intern("inuse_space"),
-        unit: p.intern("bytes"),
-    };
-    p.sample_types = vec![objects, space];
+    let mut b = ProfileBuilder::new(&[("inuse_objects", "count"), ("inuse_space", "bytes")]);
     for (frames, bytes) in stacks {
-        let mut ids = Vec::new();
-        for name in frames.iter() {
-            let name = p.intern(name);
-            let id = match p.functions.iter().position(|f| f.name == name) {
-                Some(i) => i as u64 + 1,
-                None => {
-                    let id = p.functions.len() as u64 + 1;
-                    let file = p.intern("/src/main.go");
-                    p.functions.push(Function {
-                        id,
-                        name,
-                        system_name: name,
-                        filename: file,
-                        start_line: 1,
-                    });
-                    p.locations.push(Location {
-                        id,
-                        address: 0x4000 + id,
-                        lines: vec![Line {
-                            function_id: id,
-                            line: 10 + id as i64,
-                            column: 0,
-                        }],
-                        ..Default::default()
-                    });
-                    id
-                }
-            };
-            ids.push(id);
-        }
-        p.samples.push(Sample {
-            location_ids: ids,
-            values: vec![bytes / 32, *bytes],
-            labels: vec![],
-        });
+        b.sample(frames, &[bytes / 32, *bytes]);
     }
-    p
+    b.build()
 }
 
 /// Markup, quotes, and an entity whose `;` must become the look-alike too.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use leakwatch_profile::{encode_gzip, Function, Line, Location, Profile, Sample, ValueType};
+use leakwatch_profile::{encode_gzip, Profile, ProfileBuilder};
 use serde_json::Value;
 
 const EVIL: &str = "<script>alert(1)</script>";
@@ -560,54 +560,14 @@ fn serve(mut conn: TcpStream, heap_requests: &AtomicUsize) {
     };
 }
 
-/// A profile of one sample type over `stacks` (leaf first, with values).
+/// A profile of `types` over `stacks` (leaf first, with values), in a
+/// source file whose name is markup.
 fn profile(types: &[(&str, &str)], stacks: &[(&[&str], Vec<i64>)]) -> Profile {
-    let mut p = Profile::default();
-    p.sample_types = types
-        .iter()
-        .map(|(t, u)| ValueType {
-            ty: p.intern(t),
-            unit: p.intern(u),
-        })
-        .collect();
+    let mut b = ProfileBuilder::new(types).file("/src/<evil>.go");
     for (frames, values) in stacks {
-        let mut ids = Vec::new();
-        for name in frames.iter() {
-            let name = p.intern(name);
-            let id = match p.functions.iter().position(|f| f.name == name) {
-                Some(i) => i as u64 + 1,
-                None => {
-                    let id = p.functions.len() as u64 + 1;
-                    let file = p.intern("/src/<evil>.go");
-                    p.functions.push(Function {
-                        id,
-                        name,
-                        system_name: name,
-                        filename: file,
-                        start_line: 1,
-                    });
-                    p.locations.push(Location {
-                        id,
-                        address: 0x4000 + id,
-                        lines: vec![Line {
-                            function_id: id,
-                            line: 10 + id as i64,
-                            column: 0,
-                        }],
-                        ..Default::default()
-                    });
-                    id
-                }
-            };
-            ids.push(id);
-        }
-        p.samples.push(Sample {
-            location_ids: ids,
-            values: values.clone(),
-            labels: vec![],
-        });
+        b.sample(frames, values);
     }
-    p
+    b.build()
 }
 
 fn heap_profile(n: i64) -> Profile {

@@ -52,8 +52,12 @@
 //! [`encode()`] and [`encode_gzip`] write pprof protobuf with packed repeated
 //! fields. `decode(encode(p)) == p` for every decoded profile, except that
 //! [`Profile::memstats`] is dropped: profile.proto has no field for it.
+//!
+//! [`ProfileBuilder`] writes the model itself from stacks of function
+//! names — synthetic profiles for tests, examples and converters.
 
 pub mod aggregate;
+pub mod build;
 pub mod decode;
 pub mod diff;
 pub mod encode;
@@ -65,6 +69,7 @@ pub mod prune;
 pub mod symbolize;
 pub mod validate;
 
+pub use build::{Frame, ProfileBuilder};
 pub use decode::scan::{scan, SampleRef, SampleSource, ScannedProfile};
 pub use decode::{decode, Limits};
 pub use encode::{encode, encode_gzip};

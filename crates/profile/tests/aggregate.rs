@@ -5,102 +5,11 @@
 
 use leakwatch_profile::aggregate::{aggregate, sample_index, Granularity, Options, Row, Table};
 use leakwatch_profile::diff::{diff, diff_profile, DiffError, BASE_LABEL};
-use leakwatch_profile::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+use leakwatch_profile::{Frame, Profile, ProfileBuilder, Sample};
 
-/// Builds profiles frame by frame: a frame is `function:line`, and a
-/// location is one or more frames (inlined callee first).
-struct Builder {
-    p: Profile,
-}
-
-impl Builder {
-    fn new(types: &[(&str, &str)]) -> Builder {
-        let mut p = Profile::default();
-        p.intern("");
-        for (t, u) in types {
-            let ty = p.intern(t);
-            let unit = p.intern(u);
-            p.sample_types.push(ValueType { ty, unit });
-        }
-        let filename = p.intern("/bin/app");
-        p.mappings.push(Mapping {
-            id: 1,
-            filename,
-            has_functions: true,
-            ..Mapping::default()
-        });
-        Builder { p }
-    }
-
-    fn heap() -> Builder {
-        Builder::new(&[("alloc_space", "bytes"), ("inuse_space", "bytes")])
-    }
-
-    fn function(&mut self, name: &str, file: &str) -> u64 {
-        let name_idx = self.p.intern(name);
-        let file_idx = self.p.intern(file);
-        if let Some(f) = self
-            .p
-            .functions
-            .iter()
-            .find(|f| f.name == name_idx && f.filename == file_idx)
-        {
-            return f.id;
-        }
-        let id = self.p.functions.len() as u64 + 1;
-        self.p.functions.push(Function {
-            id,
-            name: name_idx,
-            system_name: name_idx,
-            filename: file_idx,
-            start_line: 0,
-        });
-        id
-    }
-
-    /// A location of `frames` (`"name@file:line"`, innermost first).
-    fn location(&mut self, frames: &[&str]) -> u64 {
-        let lines = frames
-            .iter()
-            .map(|f| {
-                let (name, rest) = f.split_once('@').unwrap_or((f, "/src/main.go:1"));
-                let (file, line) = rest.split_once(':').unwrap();
-                Line {
-                    function_id: self.function(name, file),
-                    line: line.parse().unwrap(),
-                    column: 0,
-                }
-            })
-            .collect::<Vec<_>>();
-        if let Some(l) = self.p.locations.iter().find(|l| l.lines == lines) {
-            return l.id;
-        }
-        let id = self.p.locations.len() as u64 + 1;
-        self.p.locations.push(Location {
-            id,
-            mapping_id: 1,
-            address: 0x1000 + id,
-            lines,
-            is_folded: false,
-        });
-        id
-    }
-
-    /// A sample whose stack is `locations` (leaf first), each a list of
-    /// frames.
-    fn sample(&mut self, stack: &[&[&str]], values: &[i64]) -> &mut Builder {
-        let location_ids = stack.iter().map(|frames| self.location(frames)).collect();
-        self.p.samples.push(Sample {
-            location_ids,
-            values: values.to_vec(),
-            labels: Vec::new(),
-        });
-        self
-    }
-
-    fn done(&mut self) -> Profile {
-        std::mem::take(&mut self.p)
-    }
+/// A builder of heap profiles (`alloc_space`, `inuse_space`) in one binary.
+fn heap() -> ProfileBuilder {
+    ProfileBuilder::new(&[("alloc_space", "bytes"), ("inuse_space", "bytes")]).mapping("/bin/app")
 }
 
 fn by(by: Granularity) -> Options {
@@ -120,10 +29,10 @@ fn rows(t: &Table) -> Vec<(&str, i64, i64)> {
 
 #[test]
 fn recursion_counts_cum_once_per_sample() {
-    let p = Builder::heap()
-        .sample(&[&["f"], &["g"], &["f"], &["main"]], &[0, 10])
-        .sample(&[&["g"], &["main"]], &[0, 5])
-        .done();
+    let p = heap()
+        .sample(&["f", "g", "f", "main"], &[0, 10])
+        .sample(&["g", "main"], &[0, 5])
+        .build();
     let t = aggregate(&p, &by(Granularity::Function)).unwrap();
     assert_eq!(t.total, 15);
     assert_eq!(t.sample_type, "inuse_space");
@@ -137,15 +46,18 @@ fn recursion_counts_cum_once_per_sample() {
 
 #[test]
 fn inlined_frames_are_nodes_of_their_own() {
-    let p = Builder::heap()
-        .sample(
+    let p = heap()
+        .sample_inlined(
             &[
-                &["newBuf@/src/buf.go:4", "caller@/src/main.go:9"],
-                &["main"],
+                &[
+                    Frame::at("newBuf", "/src/buf.go", 4),
+                    Frame::at("caller", "/src/main.go", 9),
+                ],
+                &["main".into()],
             ],
             &[0, 7],
         )
-        .done();
+        .build();
     let t = aggregate(&p, &by(Granularity::Function)).unwrap();
     assert_eq!(
         rows(&t),
@@ -157,11 +69,29 @@ fn inlined_frames_are_nodes_of_their_own() {
 
 #[test]
 fn lines_and_files_are_their_own_granularities() {
-    let p = Builder::heap()
-        .sample(&[&["f@/src/a.go:3"], &["main@/src/main.go:1"]], &[0, 4])
-        .sample(&[&["f@/src/a.go:5"], &["main@/src/main.go:1"]], &[0, 6])
-        .sample(&[&["g@/src/a.go:9"], &["main@/src/main.go:2"]], &[0, 1])
-        .done();
+    let p = heap()
+        .sample(
+            &[
+                Frame::at("f", "/src/a.go", 3),
+                Frame::at("main", "/src/main.go", 1),
+            ],
+            &[0, 4],
+        )
+        .sample(
+            &[
+                Frame::at("f", "/src/a.go", 5),
+                Frame::at("main", "/src/main.go", 1),
+            ],
+            &[0, 6],
+        )
+        .sample(
+            &[
+                Frame::at("g", "/src/a.go", 9),
+                Frame::at("main", "/src/main.go", 2),
+            ],
+            &[0, 1],
+        )
+        .build();
     let t = aggregate(&p, &by(Granularity::Line)).unwrap();
     assert_eq!(
         rows(&t),
@@ -185,11 +115,11 @@ fn lines_and_files_are_their_own_granularities() {
 
 #[test]
 fn stacks_are_rows_leaf_first() {
-    let p = Builder::heap()
-        .sample(&[&["f@/src/a.go:3"], &["main"]], &[0, 4])
-        .sample(&[&["f@/src/a.go:5"], &["main"]], &[0, 6])
-        .sample(&[&["g"], &["main"]], &[0, 1])
-        .done();
+    let p = heap()
+        .sample(&[Frame::at("f", "/src/a.go", 3), "main".into()], &[0, 4])
+        .sample(&[Frame::at("f", "/src/a.go", 5), "main".into()], &[0, 6])
+        .sample(&["g", "main"], &[0, 1])
+        .build();
     let t = aggregate(&p, &by(Granularity::Stack)).unwrap();
     assert_eq!(rows(&t), vec![("f ← main", 10, 10), ("g ← main", 1, 1)]);
     assert_eq!(t.rows[0].stack, vec!["f", "main"]);
@@ -197,11 +127,11 @@ fn stacks_are_rows_leaf_first() {
 
 #[test]
 fn ties_sort_like_pprof_by_name_before_cum() {
-    let p = Builder::heap()
-        .sample(&[&["b"], &["z"]], &[0, 5])
-        .sample(&[&["a"], &["y"]], &[0, 5])
-        .sample(&[&["y"]], &[0, 1])
-        .done();
+    let p = heap()
+        .sample(&["b", "z"], &[0, 5])
+        .sample(&["a", "y"], &[0, 5])
+        .sample(&["y"], &[0, 1])
+        .build();
     let t = aggregate(&p, &by(Granularity::Function)).unwrap();
     let names: Vec<&str> = t.rows.iter().map(|r| r.name.as_str()).collect();
     // flat 5: a, b by name; flat 1: y; flat 0: z.
@@ -210,31 +140,31 @@ fn ties_sort_like_pprof_by_name_before_cum() {
 
 #[test]
 fn zero_samples_and_zero_rows_are_left_out() {
-    let p = Builder::heap()
-        .sample(&[&["f"], &["main"]], &[3, 0])
-        .sample(&[&["g"], &["main"]], &[0, 2])
-        .done();
+    let p = heap()
+        .sample(&["f", "main"], &[3, 0])
+        .sample(&["g", "main"], &[0, 2])
+        .build();
     let t = aggregate(&p, &by(Granularity::Function)).unwrap();
     assert_eq!(rows(&t), vec![("g", 2, 2), ("main", 0, 2)]);
 }
 
 #[test]
 fn drop_frames_prune_allocator_frames_like_pprof() {
-    let mut b = Builder::heap();
+    let mut b = heap();
     b.sample(
         &[
-            &["runtime.mallocgc"],
-            &["runtime.makeslice"],
-            &["main.f"],
-            &["main.main"],
+            "runtime.mallocgc",
+            "runtime.makeslice",
+            "main.f",
+            "main.main",
         ],
         &[0, 8],
     );
     // Only allocator frames: pprof keeps them rather than emptying the stack.
-    b.sample(&[&["runtime.mallocgc"], &["runtime.makeslice"]], &[0, 1]);
+    b.sample(&["runtime.mallocgc", "runtime.makeslice"], &[0, 1]);
     // An allocator frame inlined into user code: only the inlined line goes.
-    b.sample(&[&["runtime.makeslice", "main.g"], &["main.main"]], &[0, 2]);
-    let mut p = b.done();
+    b.sample_inlined(&[&["runtime.makeslice", "main.g"], &["main.main"]], &[0, 2]);
+    let mut p = b.build();
     p.drop_frames = p.intern("runtime\\..*");
     p.keep_frames = p.intern("runtime\\.main");
     let t = aggregate(&p, &by(Granularity::Function)).unwrap();
@@ -252,7 +182,7 @@ fn drop_frames_prune_allocator_frames_like_pprof() {
 
 #[test]
 fn a_bad_drop_frames_regex_is_an_error() {
-    let mut p = Builder::heap().sample(&[&["f"]], &[0, 1]).done();
+    let mut p = heap().sample(&["f"], &[0, 1]).build();
     p.drop_frames = p.intern("(unclosed");
     let e = aggregate(&p, &by(Granularity::Function)).unwrap_err();
     assert!(e.to_string().contains("drop_frames"), "{e}");
@@ -260,13 +190,13 @@ fn a_bad_drop_frames_regex_is_an_error() {
 
 #[test]
 fn sample_index_follows_pprof() {
-    let mut p = Builder::new(&[
+    let mut p = ProfileBuilder::new(&[
         ("alloc_objects", "count"),
         ("alloc_space", "bytes"),
         ("inuse_objects", "count"),
         ("inuse_space", "bytes"),
     ])
-    .done();
+    .build();
     assert_eq!(sample_index(&p, None).unwrap(), 3, "last type by default");
     assert_eq!(sample_index(&p, Some("alloc_objects")).unwrap(), 0);
     assert_eq!(sample_index(&p, Some("1")).unwrap(), 1);
@@ -280,7 +210,7 @@ fn sample_index_follows_pprof() {
         sample_index(&p, Some("bogus")).unwrap_err().to_string(),
         "unknown sample type \"bogus\": the profile has alloc_objects, alloc_space, inuse_objects, inuse_space"
     );
-    let legacy = Builder::new(&[("objects", "count"), ("space", "bytes")]).done();
+    let legacy = ProfileBuilder::new(&[("objects", "count"), ("space", "bytes")]).build();
     assert_eq!(sample_index(&legacy, Some("inuse_space")).unwrap(), 1);
     let empty = Profile::default();
     assert!(sample_index(&empty, None).is_err());
@@ -288,30 +218,30 @@ fn sample_index_follows_pprof() {
 
 #[test]
 fn a_dangling_location_is_an_error_not_a_panic() {
-    let mut p = Builder::heap().sample(&[&["f"]], &[0, 1]).done();
+    let mut p = heap().sample(&["f"], &[0, 1]).build();
     p.samples[0].location_ids.push(99);
     let e = aggregate(&p, &by(Granularity::Function)).unwrap_err();
     assert_eq!(
         e.to_string(),
         "sample 0 refers to location id 99, which does not exist"
     );
-    let mut p = Builder::heap().sample(&[&["f"]], &[0, 1]).done();
+    let mut p = heap().sample(&["f"], &[0, 1]).build();
     p.samples[0].values.pop();
     assert!(aggregate(&p, &by(Granularity::Function)).is_err());
 }
 
 fn base_and_new() -> (Profile, Profile) {
-    let base = Builder::heap()
-        .sample(&[&["grow"], &["main"]], &[0, 100])
-        .sample(&[&["shrink"], &["main"]], &[0, 50])
-        .sample(&[&["gone"], &["main"]], &[0, 7])
-        .done();
+    let base = heap()
+        .sample(&["grow", "main"], &[0, 100])
+        .sample(&["shrink", "main"], &[0, 50])
+        .sample(&["gone", "main"], &[0, 7])
+        .build();
     // Built in another order, so ids and string indices differ from base.
-    let new = Builder::heap()
-        .sample(&[&["fresh"], &["main"]], &[0, 30])
-        .sample(&[&["shrink"], &["main"]], &[0, 20])
-        .sample(&[&["grow"], &["main"]], &[0, 400])
-        .done();
+    let new = heap()
+        .sample(&["fresh", "main"], &[0, 30])
+        .sample(&["shrink", "main"], &[0, 20])
+        .sample(&["grow", "main"], &[0, 400])
+        .build();
     (base, new)
 }
 
@@ -336,7 +266,7 @@ fn diff_is_new_minus_base_sorted_by_growth() {
 #[test]
 fn diff_of_incompatible_profiles_names_both_types() {
     let (base, _) = base_and_new();
-    let other = Builder::new(&[("samples", "count"), ("cpu", "nanoseconds")]).done();
+    let other = ProfileBuilder::new(&[("samples", "count"), ("cpu", "nanoseconds")]).build();
     let e = diff(&base, &other, &by(Granularity::Function)).unwrap_err();
     assert!(matches!(e, DiffError::Incompatible { .. }));
     assert_eq!(

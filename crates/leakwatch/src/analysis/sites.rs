@@ -275,57 +275,16 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakwatch_profile::{Function, Line, Location, Sample, ValueType};
+    use leakwatch_profile::ProfileBuilder;
 
-    /// Builds a profile from stacks of function names (leaf first).
+    /// Builds a profile from stacks of function names (leaf first), each
+    /// frame at a location of its own as in a real profile.
     fn profile(types: &[(&str, &str)], samples: &[(&[&str], &[i64])]) -> Profile {
-        let mut p = Profile::default();
-        p.intern("");
-        for (ty, unit) in types {
-            let vt = ValueType {
-                ty: p.intern(ty),
-                unit: p.intern(unit),
-            };
-            p.sample_types.push(vt);
-        }
+        let mut b = ProfileBuilder::new(types).location_per_frame();
         for (stack, values) in samples {
-            let mut ids = Vec::new();
-            for name in *stack {
-                let fid = match p.functions.iter().find(|f| p.str(f.name) == *name) {
-                    Some(f) => f.id,
-                    None => {
-                        let id = p.functions.len() as u64 + 1;
-                        let name = p.intern(name);
-                        let filename = p.intern("/src/main.go");
-                        p.functions.push(Function {
-                            id,
-                            name,
-                            system_name: name,
-                            filename,
-                            start_line: 1,
-                        });
-                        id
-                    }
-                };
-                let lid = p.locations.len() as u64 + 1;
-                p.locations.push(Location {
-                    id: lid,
-                    lines: vec![Line {
-                        function_id: fid,
-                        line: 10 + lid as i64,
-                        column: 0,
-                    }],
-                    ..Default::default()
-                });
-                ids.push(lid);
-            }
-            p.samples.push(Sample {
-                location_ids: ids,
-                values: values.to_vec(),
-                labels: vec![],
-            });
+            b.sample(stack, values);
         }
-        p
+        b.build()
     }
 
     const HEAP: &[(&str, &str)] = &[

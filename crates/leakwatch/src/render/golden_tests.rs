@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use leakwatch_profile::{Function, Line, Location, Profile, Sample, ValueType};
+use leakwatch_profile::{Profile, ProfileBuilder};
 
 use super::flame::{FlameDiff, SEMICOLON_LOOKALIKE};
 use super::goroutine_plot::{GoroutinePlot, GoroutineStack};
@@ -271,60 +271,11 @@ fn goroutine_plot_svg_matches_golden() {
 /// A heap profile (`inuse_objects`, `inuse_space`) of the given stacks, each
 /// leaf first with its bytes.
 pub(super) fn heap_profile(stacks: &[(&[&str], i64)]) -> Profile {
-    let mut p = Profile::default();
-    let ty = |p: &mut Profile, t: &str, u: &str| ValueType {
-        ty: p.intern(t),
-        unit: p.intern(u),
-    };
-    p.sample_types = vec![
-        ty(&mut p, "inuse_objects", "count"),
-        ty(&mut p, "inuse_space", "bytes"),
-    ];
+    let mut b = ProfileBuilder::new(&[("inuse_objects", "count"), ("inuse_space", "bytes")]);
     for (frames, bytes) in stacks {
-        let mut ids = Vec::new();
-        for name in frames.iter() {
-            let name_idx = p.intern(name);
-            let fid = match p.functions.iter().find(|f| f.name == name_idx) {
-                Some(f) => f.id,
-                None => {
-                    let id = p.functions.len() as u64 + 1;
-                    let file = p.intern("/src/main.go");
-                    p.functions.push(Function {
-                        id,
-                        name: name_idx,
-                        system_name: name_idx,
-                        filename: file,
-                        start_line: 10,
-                    });
-                    id
-                }
-            };
-            let lid = match p.locations.iter().find(|l| l.lines[0].function_id == fid) {
-                Some(l) => l.id,
-                None => {
-                    let id = p.locations.len() as u64 + 1;
-                    p.locations.push(Location {
-                        id,
-                        address: 0x1000 + id,
-                        lines: vec![Line {
-                            function_id: fid,
-                            line: 20 + id as i64,
-                            column: 0,
-                        }],
-                        ..Default::default()
-                    });
-                    id
-                }
-            };
-            ids.push(lid);
-        }
-        p.samples.push(Sample {
-            location_ids: ids,
-            values: vec![bytes / 64, *bytes],
-            labels: vec![],
-        });
+        b.sample(frames, &[bytes / 64, *bytes]);
     }
-    p
+    b.build()
 }
 
 pub(super) fn flame_profiles() -> (Profile, Profile) {
