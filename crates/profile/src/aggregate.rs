@@ -737,6 +737,19 @@ struct NodeBuilder<'p> {
     nodes: GraphNodes,
 }
 
+impl NodeKey {
+    /// The node of a frame with no function: named only by its binary.
+    fn anonymous(objfile: &str) -> NodeKey {
+        NodeKey {
+            name: String::new(),
+            file: String::new(),
+            line: 0,
+            start_line: 0,
+            objfile: objfile.to_owned(),
+        }
+    }
+}
+
 impl NodeBuilder<'_> {
     fn location(
         &mut self,
@@ -749,26 +762,12 @@ impl NodeBuilder<'_> {
         let lines = loc.lines.get(skip..).unwrap_or(&[]);
         if lines.is_empty() {
             // pprof gives a location without lines one anonymous node.
-            let key = NodeKey {
-                name: String::new(),
-                file: String::new(),
-                line: 0,
-                start_line: 0,
-                objfile: objfile.to_owned(),
-            };
-            out.push(self.intern(key, String::new()));
+            out.push(self.intern(NodeKey::anonymous(objfile), String::new()));
             return;
         }
         for line in lines {
             let Some(fi) = functions.get(line.function_id) else {
-                let key = NodeKey {
-                    name: String::new(),
-                    file: String::new(),
-                    line: 0,
-                    start_line: 0,
-                    objfile: objfile.to_owned(),
-                };
-                out.push(self.intern(key, String::new()));
+                out.push(self.intern(NodeKey::anonymous(objfile), String::new()));
                 continue;
             };
             let line_no = if self.by == Granularity::Line {
