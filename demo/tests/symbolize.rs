@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{cache_line, Service};
+use leakwatch_profile::aggregate::{aggregate, Options};
 use leakwatch_profile::symbolize::{self, Warning};
-use leakwatch_profile::{decode, Limits, Profile};
+use leakwatch_profile::{decode, encode_gzip, Limits, Profile};
 
 const NEW_ENTRY: &str = "leakwatch_demo::cache::new_entry";
 
@@ -106,6 +107,30 @@ fn names_the_cache_allocation_with_file_and_line() {
     assert!(
         profile.str(f.system_name).starts_with("_R")
             || profile.str(f.system_name).starts_with("_ZN")
+    );
+}
+
+#[test]
+fn flat_bytes_land_on_the_function_that_allocated_not_on_jemalloc() {
+    let (_service, mut profile) = leaky_profile();
+    symbolize::symbolize(&mut profile, Some(common::binary()));
+    let table = aggregate(&profile, &Options::default()).unwrap();
+    // Without the allocator frames dropped, every stack's leaf would be
+    // jemalloc's `prof_backtrace_impl`, and it would top the table.
+    assert_eq!(
+        table.rows[0].function.as_deref(),
+        Some(NEW_ENTRY),
+        "{table:#?}"
+    );
+    assert!(!table.rows.iter().any(|r| r.name.starts_with("prof_")
+        || r.name.contains("je_malloc")
+        || r.name.starts_with("alloc::raw_vec::")));
+    // The rule travels with the profile, so `go tool pprof` on a stored
+    // profile prunes the same frames.
+    let again = decode(&encode_gzip(&profile), &Limits::default()).unwrap();
+    assert_eq!(
+        again.str(again.drop_frames),
+        symbolize::NATIVE_ALLOCATOR_FRAMES
     );
 }
 

@@ -306,6 +306,16 @@ pub fn symbolize(profile: &mut Profile, binary: Option<&Path>) -> Report {
             }
         }
     }
+    // Profiles of native code carry the allocator's own frames above the
+    // code that allocated (jemalloc's profiling hooks, Rust's allocation
+    // shims, a Vec's growth), so every stack's leaf would be
+    // `prof_backtrace_impl`. pprof solves the same problem for Go's legacy
+    // heap profiles with `drop_frames`; set it likewise, unless the profile
+    // has its own, so that `top`, `diff` and `go tool pprof` on the stored
+    // profile all put flat bytes on the function that allocated.
+    if report.symbolized > 0 && profile.str(profile.drop_frames).is_empty() {
+        profile.drop_frames = names.string(profile, NATIVE_ALLOCATOR_FRAMES);
+    }
     // Several mappings of one file give the same warning once.
     let mut seen = Vec::new();
     report.warnings.retain(|w| {
@@ -317,6 +327,25 @@ pub fn symbolize(profile: &mut Profile, binary: Option<&Path>) -> Report {
     });
     report
 }
+
+/// The `drop_frames` pattern given to profiles this module names: frames of
+/// allocators and of the standard containers' growth paths (anchored, as
+/// pprof anchors it). Each alternative names allocation plumbing only: pprof
+/// cuts a stack at the matching frame nearest the root, so a pattern that
+/// matched a frame near `main` (say every `<alloc::…>` name, which includes
+/// `Box<dyn FnOnce>::call_once` in every thread start) would cut whole stacks.
+pub const NATIVE_ALLOCATOR_FRAMES: &str = concat!(
+    // jemalloc, with and without its `_rjem_`/`je_` prefixes, and libc.
+    r"prof_.*|_rjem_.*|je_.*|imalloc.*|ialloc.*|ipalloc.*|iralloc.*|irealloc.*|do_rallocx|",
+    r"(?:__libc_)?(?:malloc|calloc|realloc|posix_memalign|aligned_alloc|memalign|valloc)|",
+    r"mallocx|rallocx|xallocx|tcmalloc::.*|",
+    // Rust's allocator shims and the global allocator.
+    r"__rust_(?:alloc|alloc_zeroed|realloc).*|__rustc::.*|__rdl_.*|__rg_.*|",
+    r"alloc::alloc::.*|<alloc::alloc::Global.*|",
+    // The standard containers' growth, like Go's `runtime.makeslice`.
+    r"alloc::raw_vec::.*|<alloc::raw_vec::.*|alloc::vec::Vec<.*>::with_capacity.*|",
+    r"hashbrown::raw::.*",
+);
 
 /// The file to name a mapping's frames from, and whether the user gave it.
 fn choose_binary(
