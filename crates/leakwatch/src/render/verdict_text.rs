@@ -86,8 +86,8 @@ pub fn render(v: &Verdict, rss: &[f64], diff: Option<&str>, color: bool) -> Stri
                 format!("+{}", format_bytes_f64(s.slope_bytes_per_hour)),
                 s.function
             );
-            if s.stack.len() > 1 {
-                let _ = writeln!(out, "  {:24}← {}", "", s.stack[1..].join(" ← "));
+            if let Some(chain) = callers(&s.stack) {
+                let _ = writeln!(out, "  {:24}← {chain}", "");
             }
         }
     }
@@ -103,8 +103,8 @@ pub fn render(v: &Verdict, rss: &[f64], diff: Option<&str>, color: bool) -> Stri
                 s.first,
                 s.last
             );
-            if s.stack.len() > 1 {
-                let _ = writeln!(out, "  {:22}← {}", "", s.stack[1..].join(" ← "));
+            if let Some(chain) = callers(&s.stack) {
+                let _ = writeln!(out, "  {:22}← {chain}", "");
             }
         }
     }
@@ -235,6 +235,28 @@ pub fn first_last_diff(first: &Path, last: &Path) -> anyhow::Result<String> {
     Ok(table::text(&t, table::Kind::Diff, DIFF_ROWS))
 }
 
+/// Callers shown per site: enough to recognise the path from the handler to
+/// the allocation; a Rust service's full chain runs through ~80 frames of
+/// async runtime that would bury the verdict (the HTML report folds the
+/// rest away instead).
+const CALLERS_SHOWN: usize = 5;
+
+/// The callers of a site's leaf, `a ← b ← … (N more)`, or `None` for a leaf
+/// without callers.
+fn callers(stack: &[String]) -> Option<String> {
+    let callers = stack.get(1..).filter(|c| !c.is_empty())?;
+    let mut line = callers
+        .iter()
+        .take(CALLERS_SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ← ");
+    if callers.len() > CALLERS_SHOWN {
+        line.push_str(&format!(" ← … ({} more)", callers.len() - CALLERS_SHOWN));
+    }
+    Some(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +265,17 @@ mod tests {
     fn wrap_keeps_lines_short_and_words_whole() {
         let lines = wrap("a bb ccc dddd eeeee", 8);
         assert_eq!(lines, ["a bb ccc", "dddd", "eeeee"]);
+    }
+
+    #[test]
+    fn long_call_chains_are_cut_with_a_count() {
+        let stack: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+        assert_eq!(
+            callers(&stack).unwrap(),
+            "f1 ← f2 ← f3 ← f4 ← f5 ← … (34 more)"
+        );
+        let short = ["leaf".to_owned(), "main".to_owned()];
+        assert_eq!(callers(&short).unwrap(), "main");
+        assert_eq!(callers(&short[..1]), None);
     }
 }
