@@ -631,7 +631,7 @@ fn record_round(
     for (profile, url, why) in outcome.unavailable {
         writer.event(&EventLine {
             time,
-            detail: format!("no {profile} at {url}: {why}; not asking again"),
+            detail: format!("no {profile} from this endpoint ({why}); not asking again"),
             event: Event::EndpointUnavailable {
                 profile: profile.to_owned(),
                 url,

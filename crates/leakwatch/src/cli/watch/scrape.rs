@@ -209,8 +209,9 @@ fn round(config: &ScrapeConfig, job: &Job, states: &mut Availability) -> Outcome
                     out.unavailable.push((
                         "runtime_stats",
                         url.clone(),
-                        "the debug=1 heap profile has no `# runtime.MemStats` block (not a Go program?)"
-                            .into(),
+                        format!(
+                            "{url}: the debug=1 heap profile has no `# runtime.MemStats` block (not a Go program?)"
+                        ),
                     ));
                 }
             },
