@@ -6,7 +6,12 @@
 //
 // Usage:
 //
-//	scenario -mode mapcache [-addr 127.0.0.1:0] [-rate 200] [-keys 2000] [-size 1024]
+//	scenario -mode mapcache [-addr 127.0.0.1:0] [-rate 200] [-keys 2000] [-size 1024] [-exit-after 0]
+//
+// -exit-after DURATION (e.g. 12s) makes the process exit with code 137 that
+// long after it starts listening: a stand-in for the seed's OOM kill, so a
+// watcher started with --restart sees the grow-then-die sawtooth. 0, the
+// default, never exits.
 //
 // Once listening it prints exactly one line on stdout:
 //
@@ -61,12 +66,18 @@ import (
 )
 
 var (
-	addr = flag.String("addr", "127.0.0.1:0", "address to serve net/http/pprof on")
-	mode = flag.String("mode", "mapcache", "behaviour: mapcache, lru, plateau, churn, slice, goroutines, cgo, idle")
-	rate = flag.Int("rate", 200, "requests per second driven internally")
-	keys = flag.Int("keys", 2000, "capacity of the lru mode and key count of the plateau mode")
-	size = flag.Int("size", 1024, "bytes per leaked entry/record/allocation")
+	addr      = flag.String("addr", "127.0.0.1:0", "address to serve net/http/pprof on")
+	mode      = flag.String("mode", "mapcache", "behaviour: mapcache, lru, plateau, churn, slice, goroutines, cgo, idle")
+	rate      = flag.Int("rate", 200, "requests per second driven internally")
+	keys      = flag.Int("keys", 2000, "capacity of the lru mode and key count of the plateau mode")
+	size      = flag.Int("size", 1024, "bytes per leaked entry/record/allocation")
+	exitAfter = flag.Duration("exit-after", 0, "exit with code 137 after this long, standing in for an OOM kill (0: never)")
 )
+
+// oomExitCode is what a shell reports for a process killed by SIGKILL, the
+// kernel OOM killer's signal; a real kill cannot be asked of the kernel, so
+// -exit-after exits with this code instead.
+const oomExitCode = 137
 
 // entry is what the cache holds per key.
 type entry struct {
@@ -212,6 +223,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "scenario: -keys and -size must be positive")
 		os.Exit(2)
 	}
+	if *exitAfter < 0 {
+		fmt.Fprintln(os.Stderr, "scenario: -exit-after must not be negative")
+		os.Exit(2)
+	}
 	theLRU = &lruCache{cap: *keys, order: list.New(), m: make(map[string]*list.Element)}
 
 	ln, err := net.Listen("tcp", *addr)
@@ -224,5 +239,11 @@ func main() {
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 	os.Stdout.Sync()
 	go drive()
+	if *exitAfter > 0 {
+		time.AfterFunc(*exitAfter, func() {
+			fmt.Fprintf(os.Stderr, "scenario: -exit-after %s elapsed, exiting with code %d\n", *exitAfter, oomExitCode)
+			os.Exit(oomExitCode)
+		})
+	}
 	log.Fatal(http.Serve(ln, nil))
 }

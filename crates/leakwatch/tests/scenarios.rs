@@ -277,6 +277,104 @@ fn analyze_text_names_the_site_and_the_diff() {
     );
 }
 
+/// The seed's "OOM-killed every four days", in 45 s: `mapcache` started by
+/// `check --restart` and made to exit (code 137, as if SIGKILLed) every
+/// 12 s with `-exit-after`. The verdict must still find the heap leak and
+/// its site across the lifetimes, list the restarts, and report the
+/// sawtooth.
+///
+/// `-rate 2000` (about 30 MiB per lifetime): at the default 200/s a
+/// lifetime grows about 3 MiB, and the live heap of a just-started process
+/// wobbles by ~1 MiB between profile rounds, so the five or six rounds of
+/// the youngest lifetime cannot show that the growth goes on (the verdict
+/// reads a plateau).
+#[test]
+fn sawtooth_of_restarts_is_reported_on_a_real_recording() {
+    let scratch = support::scratch();
+    let dir = scratch.path().join("rec");
+    // A fixed port: each restarted process must serve at the URL the watch
+    // was given.
+    let port = support::scenario::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = support::leakwatch();
+    cmd.args(["check", "--json", "--quiet", "--restart"])
+        .args(["--interval", "500ms", "--profile-interval", "2s"])
+        .args(["--duration", "45s", "--pprof", &format!("http://{addr}")])
+        .arg("--out")
+        .arg(&dir)
+        .arg("--")
+        .arg(support::scenario::binary())
+        .args(["-mode", "mapcache", "-rate", "2000", "-addr", &addr])
+        .args(["-exit-after", "12s"]);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no verdict ({e}): {}", support::describe(&cmd, &out)));
+    let summary = v["summary"].as_str().unwrap_or_default();
+
+    assert_eq!(v["verdict"], "leak", "{v:#}");
+    assert_eq!(out.status.code(), Some(1), "{v:#}");
+    assert_eq!(v["kind"], json!(["heap"]), "{v:#}");
+    assert_eq!(v["heap"]["growing"], true, "{v:#}");
+    let top = &v["sites"][0];
+    assert_eq!(top["function"], "main.newEntry", "{v:#}");
+    assert!(
+        top["stack"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|f| f == "main.(*cache).get")),
+        "{v:#}"
+    );
+
+    // 45 s of 12 s lifetimes: three deaths, each followed by a restart of a
+    // new process.
+    let events = v["events"].as_array().expect("events is a list");
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["kind"] == kind).collect() };
+    let restarts = of("restart");
+    assert!((2..=4).contains(&restarts.len()), "{events:#?}");
+    // Each restart's old pid is the previous one's new pid: the watch
+    // followed every process.
+    let pids: Vec<(&str, &str)> = restarts
+        .iter()
+        .filter_map(|r| {
+            r["detail"]
+                .as_str()?
+                .strip_prefix("pid ")?
+                .split_once(" → ")
+        })
+        .collect();
+    assert_eq!(pids.len(), restarts.len(), "{restarts:#?}");
+    assert!(pids.windows(2).all(|w| w[0].1 == w[1].0), "{pids:?}");
+    let died = of("target_exit")
+        .into_iter()
+        .filter(|e| {
+            e["detail"]
+                .as_str()
+                .unwrap()
+                .contains("exited with code 137")
+        })
+        .count();
+    assert_eq!(died, restarts.len(), "{events:#?}");
+
+    // The sawtooth, as an event and in the summary, counting the deaths.
+    let sawtooth = of("sawtooth");
+    assert_eq!(sawtooth.len(), 1, "{events:#?}");
+    let times = format!("the process died {} times", restarts.len());
+    assert!(
+        sawtooth[0]["detail"].as_str().unwrap().starts_with(&times),
+        "{:#}",
+        sawtooth[0]
+    );
+    assert!(
+        summary.contains(&format!(
+            "Sawtooth: The process died {} times",
+            restarts.len()
+        )),
+        "{summary}"
+    );
+    assert!(summary.contains("main.newEntry"), "{summary}");
+}
+
 /// Runs the suite `LEAKWATCH_ROUNDS` times (default 5) and prints the
 /// accuracy table, plus the seconds of data each leak needed: the shortest
 /// prefix of its recording whose verdict is already right.

@@ -382,6 +382,17 @@ fn lifetimes(rec: &Recording, start: Timestamp) -> Vec<Lifetime> {
     for e in &rec.events {
         let t = e.time.seconds_since(start);
         match &e.event {
+            // A restarted process lives from its spawn, not from its first
+            // memory sample: the profile round taken right at the restart
+            // comes before that sample, and counted in the dead process's
+            // lifetime its fresh, low heap would read as a drop there and
+            // be missing from the new lifetime's rise.
+            Event::Restart { new_pid, .. } => {
+                let i = out.iter().position(|l| l.pid == *new_pid);
+                if let Some(i) = i.filter(|&i| i > 0 && out[i - 1].end <= t && t < out[i].start) {
+                    out[i].start = t;
+                }
+            }
             Event::TargetExit {
                 pid,
                 stopped_by_watcher: false,
