@@ -149,6 +149,7 @@ pub struct Function {
 /// The Go runtime's memory statistics, from the `# runtime.MemStats` trailer
 /// of `/debug/pprof/heap?debug=1`. All sizes in bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MemStats {
     /// Bytes of allocated heap objects.
     pub alloc: u64,

@@ -191,10 +191,10 @@ pub fn observe(rec: &Recording) -> Observations {
     let mut heap_alloc = Series::default();
     for r in &rec.runtime {
         let t = since(r.time);
-        heap_alloc.push(t, r.heap_alloc as f64, lifetime_at(t));
+        heap_alloc.push(t, r.stats.heap_alloc as f64, lifetime_at(t));
         go_mapped.push(
             t,
-            r.sys.saturating_sub(r.heap_released) as f64,
+            r.stats.sys.saturating_sub(r.stats.heap_released) as f64,
             lifetime_at(t),
         );
     }

@@ -409,9 +409,9 @@ pub struct ProfileEntry {
 }
 
 /// One line of `runtime.jsonl`: the Go runtime's `runtime.MemStats` from the
-/// `debug=1` heap profile fetched in a profile round. Bytes unless noted.
+/// `debug=1` heap profile fetched in a profile round, its fields flattened
+/// into the line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)] // fields are runtime.MemStats's, documented in docs/recording.md
 pub struct RuntimeLine {
     /// When the request was sent.
     pub time: Timestamp,
@@ -419,67 +419,10 @@ pub struct RuntimeLine {
     pub seq: u64,
     /// The target's process id.
     pub pid: u32,
-    pub alloc: u64,
-    pub total_alloc: u64,
-    pub sys: u64,
-    pub mallocs: u64,
-    pub frees: u64,
-    pub heap_alloc: u64,
-    pub heap_sys: u64,
-    pub heap_idle: u64,
-    pub heap_inuse: u64,
-    pub heap_released: u64,
-    pub heap_objects: u64,
-    pub stack_inuse: u64,
-    pub stack_sys: u64,
-    pub mspan_inuse: u64,
-    pub mspan_sys: u64,
-    pub mcache_inuse: u64,
-    pub mcache_sys: u64,
-    pub buck_hash_sys: u64,
-    pub gc_sys: u64,
-    pub other_sys: u64,
-    pub next_gc: u64,
-    pub last_gc: u64,
-    pub pause_total_ns: u64,
-    pub num_gc: u64,
-    pub num_forced_gc: u64,
-}
-
-impl RuntimeLine {
-    /// A line from the decoded `# runtime.MemStats` trailer.
-    pub fn new(time: Timestamp, seq: u64, pid: u32, m: &leakwatch_profile::MemStats) -> Self {
-        RuntimeLine {
-            time,
-            seq,
-            pid,
-            alloc: m.alloc,
-            total_alloc: m.total_alloc,
-            sys: m.sys,
-            mallocs: m.mallocs,
-            frees: m.frees,
-            heap_alloc: m.heap_alloc,
-            heap_sys: m.heap_sys,
-            heap_idle: m.heap_idle,
-            heap_inuse: m.heap_inuse,
-            heap_released: m.heap_released,
-            heap_objects: m.heap_objects,
-            stack_inuse: m.stack_inuse,
-            stack_sys: m.stack_sys,
-            mspan_inuse: m.mspan_inuse,
-            mspan_sys: m.mspan_sys,
-            mcache_inuse: m.mcache_inuse,
-            mcache_sys: m.mcache_sys,
-            buck_hash_sys: m.buck_hash_sys,
-            gc_sys: m.gc_sys,
-            other_sys: m.other_sys,
-            next_gc: m.next_gc,
-            last_gc: m.last_gc,
-            pause_total_ns: m.pause_total_ns,
-            num_gc: m.num_gc,
-            num_forced_gc: m.num_forced_gc,
-        }
-    }
+    /// The statistics, as the profile library parsed them (fields in
+    /// docs/recording.md).
+    #[serde(flatten)]
+    pub stats: leakwatch_profile::MemStats,
 }
 
 /// Seconds as written in [`Settings`].

@@ -202,7 +202,12 @@ fn round(config: &ScrapeConfig, job: &Job, states: &mut Availability) -> Outcome
             Ok((_, profile)) => match profile.memstats {
                 Some(m) => {
                     states.runtime = Served::Yes;
-                    out.runtime = Some(RuntimeLine::new(time, job.seq, job.pid, &m));
+                    out.runtime = Some(RuntimeLine {
+                        time,
+                        seq: job.seq,
+                        pid: job.pid,
+                        stats: m,
+                    });
                 }
                 None => {
                     states.runtime = Served::No;
