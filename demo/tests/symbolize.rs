@@ -139,34 +139,6 @@ fn wrong_binary_warns_and_leaves_addresses() {
     let (_service, mut profile) = leaky_profile();
     // Any other ELF file with a build id: the test executable itself.
     let other = std::env::current_exe().unwrap();
-    eprintln!(
-        "{:?}",
-        profile
-            .mappings
-            .iter()
-            .map(|m| (
-                m.id,
-                profile.str(m.filename),
-                profile.str(m.build_id),
-                m.memory_start,
-                m.memory_limit
-            ))
-            .collect::<Vec<_>>()
-    );
-    eprintln!(
-        "{:?}",
-        profile
-            .mappings
-            .iter()
-            .map(|m| (
-                m.id,
-                profile.str(m.filename),
-                profile.str(m.build_id),
-                m.memory_start,
-                m.memory_limit
-            ))
-            .collect::<Vec<_>>()
-    );
     let report = symbolize::symbolize(&mut profile, Some(&other));
     // Only the libraries (libc, named from their own paths) get names.
     assert!(report.unsymbolized > report.symbolized, "{report:?}");
