@@ -984,7 +984,10 @@ fn soak(pid: u32, pprof: &str, secs: u64) -> SoakFigures {
     let mut rss_kib = Vec::new();
     let mut fds = Vec::new();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(secs) {
+    // Readings stop half a second before the watch ends: a reading taken
+    // while the watcher shuts down sees it closing its files, which is not
+    // the steady state the soak is about.
+    while started.elapsed() + Duration::from_secs(1) < Duration::from_secs(secs) {
         thread::sleep(Duration::from_millis(500));
         if let Some(r) = status_kib(wpid, "VmRSS:") {
             rss_kib.push(r);
