@@ -4,7 +4,7 @@
 //! The program is built and run once per test run; every test then compares
 //! one view (granularity × sample type) of its profiles.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! `leakwatch diff BASE NEW --flame out.svg`: the differential flame graph
 //! written by the binary from two real profile files, read back as XML.
 
-mod support;
+use crate::support;
 
 use leakwatch_profile::{encode_gzip, Profile, ProfileBuilder};
 

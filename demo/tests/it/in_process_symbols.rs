@@ -8,7 +8,7 @@
 
 #![cfg(feature = "symbolize-in-process")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

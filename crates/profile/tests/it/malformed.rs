@@ -1,6 +1,6 @@
 //! Malformed inputs: each is refused with a message naming the defect.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -6,10 +6,10 @@
 //! flat has a short version here and a long one behind `--ignored`:
 //!
 //! ```text
-//! cargo test -p leakwatch --release --test watch -- --ignored --nocapture soak_long
+//! cargo test -p leakwatch --release --test it -- --ignored --nocapture watch::soak_long
 //! ```
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::fs;

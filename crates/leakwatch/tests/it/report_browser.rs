@@ -15,7 +15,7 @@
 //! whether the verdict is visible (the report itself has no script, so the
 //! measuring lives in the probe); and a screenshot is written.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -4,7 +4,7 @@
 //! same error on malformed input, including which defect is reported when
 //! there are several. (`malformed.rs` runs its cases through both paths.)
 
-mod common;
+use crate::common;
 
 use common::{fixture, scan_error};
 use leakwatch_profile::aggregate::{aggregate, Granularity, Options};

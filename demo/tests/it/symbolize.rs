@@ -1,7 +1,7 @@
 //! The demo's heap profile carries only addresses; leakwatch's symbolizer
 //! names them from the binary, down to the cache's allocating line.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

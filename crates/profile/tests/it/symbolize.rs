@@ -111,7 +111,7 @@ fn names_a_function_in_a_position_independent_mapping() {
     let (name, file, line) = frames.last().unwrap();
     assert_eq!(name, "symbolize::marker_function");
     assert!(
-        file.ends_with("crates/profile/tests/symbolize.rs"),
+        file.ends_with("crates/profile/tests/it/symbolize.rs"),
         "{file}"
     );
     // The location is one byte into the function, so its line is the

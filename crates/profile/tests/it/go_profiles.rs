@@ -1,7 +1,7 @@
 //! Real Go profiles (the committed fixtures and a fresh run of the
 //! generator) decoded and checked against `go tool pprof`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -17,7 +17,7 @@ fn leakwatch() -> Command {
 
 /// The line of demo/src/cache.rs where the cache allocates each entry.
 fn allocating_line() -> i64 {
-    let source = include_str!("../../../demo/src/cache.rs");
+    let source = include_str!("../../../../demo/src/cache.rs");
     let i = source
         .lines()
         .position(|l| l.contains("Vec::with_capacity(ENTRY_BYTES)"))

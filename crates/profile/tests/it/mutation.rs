@@ -6,7 +6,7 @@
 //! Deterministic: the seed is fixed unless `LEAKWATCH_MUTATION_SEED` is
 //! set, and a failing input is written to `target/mutation-failure.bin`.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};

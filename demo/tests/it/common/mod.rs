@@ -68,7 +68,7 @@ pub fn binary() -> &'static Path {
 /// The 1-based line of `demo/src/cache.rs` that contains `needle`: where the
 /// profile must place the cache's allocation.
 pub fn cache_line(needle: &str) -> i64 {
-    let source = include_str!("../../src/cache.rs");
+    let source = include_str!("../../../src/cache.rs");
     let index = source
         .lines()
         .position(|l| l.contains(needle))

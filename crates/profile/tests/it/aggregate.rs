@@ -1,7 +1,7 @@
 //! Aggregation and diff on small hand-built profiles whose right answers are
 //! worked out by hand from pprof's rules. The same rules are checked against
 //! `go tool pprof` itself on real Go profiles in
-//! `crates/leakwatch/tests/oracle.rs`.
+//! `crates/leakwatch/tests/it/oracle.rs`.
 
 use leakwatch_profile::aggregate::{aggregate, sample_index, Granularity, Options, Row, Table};
 use leakwatch_profile::diff::{diff, diff_profile, DiffError, BASE_LABEL};

@@ -1,7 +1,7 @@
 //! decode → encode → decode is the identity on the model, for real Go
 //! profiles and for hand-built profiles using every field of profile.proto.
 
-mod common;
+use crate::common;
 
 use common::decode_fixture;
 use leakwatch_profile::{

@@ -13,7 +13,7 @@
 //! - `analyze_500_profiles`: times `analyze` on a recording of 500 large
 //!   real heap profiles (`bench/analyze` runs it).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
