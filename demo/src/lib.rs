@@ -7,9 +7,10 @@
 //! on): naming them is leakwatch's job. A built-in load driver calls the
 //! handler at a steady rate, so the demo needs nothing else.
 //!
-//! Two binaries run it: `leakwatch-demo` (this package's), and
-//! `leakwatch __demo-service`, which `leakwatch demo` starts; both call
-//! [`run`]. See [`alloc`] for why the second exists.
+//! The `leakwatch-demo` binary runs it, with jemalloc as its global
+//! allocator; `leakwatch demo` starts that binary and watches it. leakwatch
+//! itself never links this package: a profiler's own binary keeps the
+//! system allocator and no web framework.
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -22,7 +23,6 @@
 //! leakwatch_demo::run(cli.service).unwrap();
 //! ```
 
-pub mod alloc;
 pub mod cache;
 pub mod load;
 pub mod service;
@@ -38,8 +38,7 @@ use std::num::NonZeroUsize;
 pub const MALLOC_CONF: &std::ffi::CStr = c"prof:true,prof_active:true,lg_prof_sample:15";
 
 /// The environment variable a prefixed jemalloc (tikv-jemallocator's
-/// default) reads its options from; `leakwatch` sets it to [`MALLOC_CONF`]
-/// for the service it starts.
+/// default) reads its options from, to override [`MALLOC_CONF`].
 pub const MALLOC_CONF_ENV: &str = "_RJEM_MALLOC_CONF";
 
 /// How to run the demo service.
@@ -80,7 +79,8 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
     if jemalloc_pprof::PROF_CTL.is_none() {
         anyhow::bail!(
             "jemalloc heap profiling is off in this process; run the service as \
-             `leakwatch demo` or the `leakwatch-demo` binary (they set {MALLOC_CONF_ENV})"
+             the `leakwatch-demo` binary (it sets jemalloc's options), and do not turn \
+             profiling off in {MALLOC_CONF_ENV}"
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

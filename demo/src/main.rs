@@ -1,5 +1,5 @@
-//! `leakwatch-demo`: the demo service on its own. `leakwatch demo` runs the
-//! same service and watches it; this binary is for poking at it by hand:
+//! `leakwatch-demo`: the demo service. `leakwatch demo` starts this binary
+//! and watches it; it can also be run by hand:
 //!
 //! ```sh
 //! leakwatch-demo --addr 127.0.0.1:6060 &

@@ -5,9 +5,11 @@
 
 mod analysis;
 mod cli;
+mod output;
 mod probe;
 mod recording;
 mod render;
+mod session;
 mod source;
 mod units;
 
@@ -15,19 +17,55 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The system allocator, except in the demo service `leakwatch demo` starts,
-/// which allocates with jemalloc to serve heap profiles (see
-/// `leakwatch_demo::alloc`).
-#[global_allocator]
-static GLOBAL: leakwatch_demo::alloc::DemoAllocator = leakwatch_demo::alloc::DemoAllocator;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code.into(),
         Err(err) => {
-            eprintln!("leakwatch: error: {err:#}");
+            eprintln!("leakwatch: error: {}", message(&err));
             cli::Outcome::Error.into()
         }
+    }
+}
+
+/// The error and its causes on one line, each said once: many errors name
+/// their cause in their own message too, and anyhow's `{:#}` would repeat it.
+fn message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("new profile: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let err = anyhow::Error::new(Outer {
+            source: std::io::Error::other("unknown sample type \"bogus\""),
+        })
+        .context("cannot diff a and b");
+        assert_eq!(
+            message(&err),
+            "cannot diff a and b: new profile: unknown sample type \"bogus\""
+        );
+        let plain = anyhow::anyhow!("refused").context("fetching x");
+        assert_eq!(message(&plain), "fetching x: refused");
     }
 }

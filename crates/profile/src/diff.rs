@@ -27,8 +27,8 @@ pub enum DiffError {
     /// Aggregating one of the profiles failed.
     #[error("{side} profile: {source}")]
     Aggregate {
-        /// `base` or `new`.
-        side: &'static str,
+        /// Which profile.
+        side: Side,
         /// What went wrong.
         source: AggregateError,
     },
@@ -40,11 +40,28 @@ pub enum DiffError {
     },
 }
 
+/// One of the two profiles of a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The older profile, subtracted.
+    Base,
+    /// The newer profile.
+    New,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Base => "base",
+            Side::New => "new",
+        })
+    }
+}
+
 impl DiffError {
-    /// The side (`base` or `new`) and decoding error, when a profile turned
-    /// out malformed while its samples were read (see
-    /// [`AggregateError::decode_error`]).
-    pub fn decode_error(&self) -> Option<(&'static str, &DecodeError)> {
+    /// The side and decoding error, when a profile turned out malformed
+    /// while its samples were read (see [`AggregateError::decode_error`]).
+    pub fn decode_error(&self) -> Option<(Side, &DecodeError)> {
         match self {
             DiffError::Aggregate { side, source } => source.decode_error().map(|e| (*side, e)),
             _ => None,
@@ -88,7 +105,7 @@ pub fn diff(
     diff_sources(base, new, opts).map_err(|e| {
         // A malformed sample is reported first, the base's before the new
         // one's, as decoding both profiles first would have.
-        if e.decode_error().is_some_and(|(side, _)| side == "base") {
+        if e.decode_error().is_some_and(|(side, _)| side == Side::Base) {
             return e;
         }
         let malformed = |side, source| DiffError::Aggregate {
@@ -96,10 +113,10 @@ pub fn diff(
             source: AggregateError::Sample(source),
         };
         if let Err(source) = base.check_samples() {
-            return malformed("base", source);
+            return malformed(Side::Base, source);
         }
         if let Err(source) = new.check_samples() {
-            return malformed("new", source);
+            return malformed(Side::New, source);
         }
         e
     })
@@ -113,12 +130,12 @@ fn diff_sources(
     let (base_tables, new_tables) = (base.tables(), new.tables());
     check_compatible(base_tables, new_tables)?;
     let side = |side| move |source| DiffError::Aggregate { side, source };
-    let index = sample_index(new_tables, opts.sample_index.as_deref()).map_err(side("new"))?;
+    let index = sample_index(new_tables, opts.sample_index.as_deref()).map_err(side(Side::New))?;
     // pprof prunes the merged profile with the rules of the first profile
     // it loaded: the new one.
     let rules = PruneRules::of(new_tables)
         .map_err(AggregateError::from)
-        .map_err(side("new"))?;
+        .map_err(side(Side::New))?;
     // The two sides are independent: aggregate them side by side.
     let (new_values, base_values) = std::thread::scope(|s| {
         let base_values = s.spawn(|| NodeValues::compute(base, opts.by, index, rules.as_ref()));
@@ -130,10 +147,10 @@ fn diff_sources(
     });
     // The base's defects first, as when both are decoded before diffing.
     if let Err(e @ AggregateError::Sample(_)) = base_values {
-        return Err(side("base")(e));
+        return Err(side(Side::Base)(e));
     }
-    let new_values = new_values.map_err(side("new"))?;
-    let base_values = base_values.map_err(side("base"))?;
+    let new_values = new_values.map_err(side(Side::New))?;
+    let base_values = base_values.map_err(side(Side::Base))?;
     let (total, base_total) = (new_values.total, base_values.total);
     let mut rows = new_values.subtract(base_values);
     rows.sort_by(|(ka, a), (kb, b)| {

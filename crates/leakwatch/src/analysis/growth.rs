@@ -331,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn a_week_of_minutes_is_binned_and_fast() {
+    fn a_week_of_minutes_is_binned() {
         let n = 7 * 24 * 60;
         let t = secs(n, 60.0);
         let e = noise(n, 3);
@@ -340,14 +340,10 @@ mod tests {
             .zip(&e)
             .map(|(t, e)| 1e9 + 1e6 * t / 3600.0 + 2e7 * e)
             .collect();
-        let started = std::time::Instant::now();
+        // The binning bounds the quadratic statistics' cost; its speed is
+        // measured by bench/analyze, not timed here on a shared machine.
         let a = run(&t, &y);
         assert_eq!(a.shape, Shape::Growing);
         assert!(a.whole.n <= stats::MAX_POINTS);
-        assert!(
-            started.elapsed().as_secs_f64() < 2.0,
-            "{:?}",
-            started.elapsed()
-        );
     }
 }

@@ -13,3 +13,28 @@ pub mod verdict;
 
 pub use series::{observe, Observations};
 pub use verdict::{decide, Decision, Options, Verdict};
+
+/// A recording and what it says: the one path from a recording directory
+/// to a verdict, for `analyze`, `check` and `demo` alike.
+#[derive(Debug)]
+pub struct Judgement {
+    /// The recording read.
+    pub recording: crate::recording::Recording,
+    /// The series observed in it.
+    pub observations: Observations,
+    /// The verdict on them.
+    pub verdict: Verdict,
+}
+
+/// Reads the recording in `dir` and decides.
+pub fn judge(dir: &std::path::Path, opts: &Options) -> anyhow::Result<Judgement> {
+    use anyhow::Context;
+    let recording = crate::recording::Recording::open(dir).context("cannot read the recording")?;
+    let observations = observe(&recording);
+    let verdict = decide(&observations, opts);
+    Ok(Judgement {
+        recording,
+        observations,
+        verdict,
+    })
+}

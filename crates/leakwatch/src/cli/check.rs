@@ -1,10 +1,12 @@
-//! `leakwatch check`: `watch`, then `analyze` — a CI gate for "this service
-//! does not leak under this load".
+//! `leakwatch check`: a watch, then its verdict — a CI gate for "this
+//! service does not leak under this load".
 
-use crate::cli::analyze;
-use crate::cli::watch::{self, WatchArgs};
+use crate::analysis::{self, Options};
+use crate::cli::watch::WatchArgs;
 use crate::cli::Outcome;
 use crate::render::report::PictureArgs;
+use crate::render::verdict_output;
+use crate::session;
 use crate::units;
 
 /// Watch a process (or a command it starts) for a while, then decide
@@ -17,7 +19,8 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub watch: WatchArgs,
 
-    /// Print the verdict as JSON (schema `leakwatch.verdict/1`).
+    /// Print the verdict as JSON (schema `leakwatch.verdict/1`, described
+    /// in docs/json.md).
     #[arg(long)]
     pub json: bool,
 
@@ -33,15 +36,17 @@ pub struct CheckArgs {
 
 /// Runs `check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
-    let summary = watch::record(&args.watch)?;
+    let summary = session::record(&args.watch.plan()?)?;
     if !args.watch.quiet {
         eprintln!(
             "leakwatch: watch ended ({}): {} samples and {} profiles in {}",
-            summary.reason,
+            summary.reason.as_str(),
             summary.samples,
             summary.profiles_stored,
             summary.dir.display()
         );
     }
-    analyze::analyze(&summary.dir, args.limit, args.json, &args.pictures)
+    let judgement = analysis::judge(&summary.dir, &Options { limit: args.limit })?;
+    verdict_output::show(&judgement, args.json, &args.pictures)?;
+    Ok(Outcome::of(judgement.verdict.verdict))
 }

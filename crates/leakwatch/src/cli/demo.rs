@@ -1,33 +1,36 @@
 //! `leakwatch demo`: the seed's story in one command — a Rust service with a
 //! cache that only grows, watched until leakwatch names the cache.
 //!
-//! The service is `leakwatch-demo`'s code running in a child process of this
-//! very executable (`leakwatch __demo-service`): `cargo run` builds only the
-//! `leakwatch` binary, and the demo must work from a fresh clone with nothing
-//! compiled at run time. The child allocates with jemalloc, heap profiling
-//! on; see `leakwatch_demo::alloc` for how one executable has two allocators.
-//! Everything after the start is the ordinary pipeline: `watch --pid` with
-//! fast intervals (which symbolizes the profiles from /proc/PID/exe), then
-//! `analyze` with an HTML report.
+//! The service is its own executable, `leakwatch-demo` (the `demo/`
+//! package), allocating with jemalloc and serving heap profiles: leakwatch
+//! itself keeps the system allocator and none of the service's web stack.
+//! It is found beside the `leakwatch` executable or on PATH; run from the
+//! source tree with `cargo run`, it is built first (once; later runs only
+//! check it is up to date), so the README's first command works on a fresh
+//! clone. Everything after the start is the ordinary pipeline: the watch
+//! engine with fast intervals (which symbolizes the profiles from
+//! /proc/PID/exe), then the verdict with an HTML report.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
 
-use crate::cli::analyze;
-use crate::cli::watch::{self, WatchArgs};
+use crate::analysis::{self, Options};
 use crate::cli::Outcome;
+use crate::probe::http::PprofEndpoints;
 use crate::render::report::PictureArgs;
+use crate::render::verdict_output;
+use crate::session::{self, Plan, TargetSpec};
 use crate::units;
 
-/// The name of the hidden subcommand that runs the demo service.
-pub const SERVICE_SUBCOMMAND: &str = "__demo-service";
+/// The demo service's executable.
+pub const SERVICE_EXE: &str = "leakwatch-demo";
 
 /// How long the service gets to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -76,13 +79,6 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Runs the demo service in this process: the hidden `__demo-service`
-/// subcommand that `leakwatch demo` starts.
-pub fn run_service(args: leakwatch_demo::ServiceArgs) -> anyhow::Result<Outcome> {
-    leakwatch_demo::run(args)?;
-    Ok(Outcome::Ok)
-}
-
 /// Runs `demo`.
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let mode = if args.fixed {
@@ -104,7 +100,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         units::format_duration(profile_interval(args.duration)),
     );
 
-    let watched = watch::record(&watch_args(&args, &service)?);
+    let watched = session::record(&plan(&args, &service)?);
     service.stop();
     let summary = watched?;
 
@@ -116,7 +112,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         html: Some(html.clone()),
         ..PictureArgs::default()
     };
-    let outcome = analyze::analyze(&summary.dir, None, args.json, &pictures)?;
+    let judgement = analysis::judge(&summary.dir, &Options { limit: None })?;
+    verdict_output::show(&judgement, args.json, &pictures)?;
+    let outcome = Outcome::of(judgement.verdict.verdict);
     eprintln!(
         "leakwatch demo: report {}; recording {}",
         html.display(),
@@ -152,37 +150,95 @@ fn profile_interval(duration: Duration) -> Duration {
     (duration / 20).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// `watch --pid … --pprof …` with the demo's intervals, parsed by `watch`'s
-/// own argument definition so that its defaults apply to everything else.
-fn watch_args(args: &DemoArgs, service: &Service) -> anyhow::Result<WatchArgs> {
-    #[derive(Parser)]
-    struct Watch {
-        #[command(flatten)]
-        args: WatchArgs,
+/// The watch of the demo service: its heap endpoint, the demo's intervals,
+/// the engine's defaults for everything else.
+fn plan(args: &DemoArgs, service: &Service) -> anyhow::Result<Plan> {
+    let mut plan = Plan::new(TargetSpec::Pid(service.child.id()));
+    plan.pprof = Some(
+        PprofEndpoints::from_arg(&format!("{}/debug/pprof/heap", service.url))
+            .map_err(anyhow::Error::msg)?,
+    );
+    plan.interval = sample_interval(args.duration);
+    plan.profile_interval = profile_interval(args.duration);
+    plan.duration = Some(args.duration);
+    plan.quiet = args.json;
+    plan.out = args.out.clone();
+    Ok(plan)
+}
+
+/// Finds the demo service's executable: beside this one or on PATH — after
+/// building it, when this `leakwatch` was started by `cargo run` or `cargo
+/// test` from the source tree, so that it is never missing or stale there.
+fn service_exe() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the leakwatch executable")?;
+    let beside = exe.with_file_name(SERVICE_EXE);
+    if let Some((cargo, manifest_dir)) = cargo_checkout() {
+        build_service(&cargo, &manifest_dir, &exe)?;
     }
-    let mut argv: Vec<String> = vec![
-        "watch".into(),
-        "--pid".into(),
-        service.child.id().to_string(),
-        "--pprof".into(),
-        format!("{}/debug/pprof/heap", service.url),
-        "--interval".into(),
-        units::format_duration(sample_interval(args.duration)),
-        "--profile-interval".into(),
-        units::format_duration(profile_interval(args.duration)),
-        "--duration".into(),
-        units::format_duration(args.duration),
-    ];
-    if args.json {
-        argv.push("--quiet".into());
+    if beside.is_file() {
+        return Ok(beside);
     }
-    if let Some(out) = &args.out {
-        argv.push("--out".into());
-        argv.push(out.display().to_string());
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(SERVICE_EXE))
+            .find(|p| p.is_file())
+    });
+    on_path.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the demo service `{SERVICE_EXE}` is neither beside {} nor on PATH; install it with \
+             `cargo install --path demo` from leakwatch's source, or run the demo there with \
+             `cargo run --release -- demo`",
+            exe.display()
+        )
+    })
+}
+
+/// Cargo and the package directory, when cargo started this process from
+/// leakwatch's source tree (it sets both for `cargo run` and `cargo test`).
+fn cargo_checkout() -> Option<(OsString, PathBuf)> {
+    let cargo = std::env::var_os("CARGO")?;
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+    let workspace = manifest_dir
+        .ancestors()
+        .find(|d| d.join("demo/Cargo.toml").is_file())?;
+    Some((cargo, workspace.to_owned()))
+}
+
+/// `cargo build -p leakwatch-demo` into the profile and target directory
+/// `exe` was built in, so the service lands beside it.
+fn build_service(cargo: &OsString, workspace: &Path, exe: &Path) -> anyhow::Result<()> {
+    let profile_dir = exe.parent().context("the executable has no directory")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => anyhow::bail!("cannot tell the cargo profile of {}", exe.display()),
+    };
+    let target_dir = profile_dir
+        .parent()
+        .context("the executable is not in a cargo target directory")?;
+    eprintln!("leakwatch demo: building the demo service (cargo build -p leakwatch-demo)…");
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args([
+            "build",
+            "-p",
+            "leakwatch-demo",
+            "--bin",
+            SERVICE_EXE,
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stdin(Stdio::null())
+        // Cargo's own messages are progress, not the demo's output.
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run cargo to build the demo service")?;
+    if !status.success() {
+        anyhow::bail!("building the demo service failed ({status}); see cargo's messages above");
     }
-    Ok(Watch::try_parse_from(argv)
-        .context("building the watch arguments for the demo")?
-        .args)
+    Ok(())
 }
 
 /// The running demo service, stopped on drop.
@@ -193,20 +249,9 @@ struct Service {
 
 impl Service {
     fn start(args: &DemoArgs) -> anyhow::Result<Service> {
-        let exe = std::env::current_exe().context("cannot find the leakwatch executable")?;
+        let exe = service_exe()?;
         let mut cmd = Command::new(&exe);
-        cmd.arg(SERVICE_SUBCOMMAND)
-            .args(["--addr", "127.0.0.1:0", "--rate", &args.rate.to_string()])
-            .env(
-                leakwatch_demo::alloc::ALLOCATOR_ENV,
-                leakwatch_demo::alloc::USE_JEMALLOC,
-            )
-            .env(
-                leakwatch_demo::MALLOC_CONF_ENV,
-                leakwatch_demo::MALLOC_CONF
-                    .to_str()
-                    .expect("the jemalloc options are ASCII"),
-            )
+        cmd.args(["--addr", "127.0.0.1:0", "--rate", &args.rate.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -254,7 +299,7 @@ impl Service {
             None => {
                 let status = service.child.try_wait().ok().flatten();
                 anyhow::bail!(
-                    "the demo service did not start (first line {:?}, exit status {}); run `{} {SERVICE_SUBCOMMAND}` to see its error",
+                    "the demo service did not start (first line {:?}, exit status {}); run `{}` to see its error",
                     line.trim(),
                     status.map_or("none yet".into(), |s| s.to_string()),
                     exe.display()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use leakwatch_profile::aggregate::AggregateError;
-use leakwatch_profile::diff::{diff, diff_profile, DiffError};
+use leakwatch_profile::diff::{diff, diff_profile, DiffError, Side};
 use leakwatch_profile::{encode_gzip, Profile, ScannedProfile};
 
 use crate::cli::top::TableArgs;
@@ -27,7 +27,7 @@ Examples:
 Values are new minus base, as with `go tool pprof -diff_base`; rows are
 sorted by growth, largest increase first.")]
 pub struct DiffArgs {
-    /// The older profile: a file, `-` for stdin, or an http(s) URL.
+    /// The older profile: a file, `-` for stdin, or an http:// URL.
     pub base: String,
     /// The newer profile; leave out with `--wait` to fetch BASE (a URL) again.
     pub new: Option<String>,
@@ -78,7 +78,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
         let sample = args.table.sample_index.as_deref();
         crate::render::flame::write(path, &base, &new, sample, &title)?;
     }
-    args.table.print(&table, Kind::Diff);
+    args.table.print(&table, Kind::Diff)?;
     // Freeing the profiles' millions of small allocations one by one takes
     // longer than diffing them; the process exits now and the OS takes the
     // memory back at once.
@@ -105,7 +105,7 @@ fn run_scanned(args: &DiffArgs, pair: Pair<ScannedProfile>) -> anyhow::Result<Ou
             side,
             source: AggregateError::Sample(e),
         } => {
-            let source = if side == "base" {
+            let source = if side == Side::Base {
                 &base_source
             } else {
                 &new_source
@@ -114,7 +114,7 @@ fn run_scanned(args: &DiffArgs, pair: Pair<ScannedProfile>) -> anyhow::Result<Ou
         }
         e => anyhow::Error::new(e).context(format!("cannot diff {base_name} and {new_name}")),
     })?;
-    args.table.print(&table, Kind::Diff);
+    args.table.print(&table, Kind::Diff)?;
     std::mem::forget((base, new));
     Ok(Outcome::Ok)
 }
@@ -166,7 +166,7 @@ fn load_pair<T: Send>(
         (None, Some(wait)) => {
             if !base_source.is_url() {
                 bail!(
-                    "--wait needs an http(s) URL to fetch twice, got {:?}; to compare two files, give both: leakwatch diff BASE NEW",
+                    "--wait needs an http:// URL to fetch twice, got {:?}; to compare two files, give both: leakwatch diff BASE NEW",
                     args.base
                 );
             }

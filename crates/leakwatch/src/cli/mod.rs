@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// What a command ends with, as the exit-code contract in GUIDE.md spells it.
+/// What a command ends with: its exit code (docs/json.md states the
+/// contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Success, or "no leak" for `check`.
@@ -22,6 +23,18 @@ pub enum Outcome {
     Error = 2,
     /// `check` could not decide.
     Inconclusive = 3,
+}
+
+impl Outcome {
+    /// The exit code of a verdict: 0 no leak, 1 leak, 3 inconclusive.
+    pub fn of(decision: crate::analysis::Decision) -> Outcome {
+        use crate::analysis::Decision;
+        match decision {
+            Decision::Leak => Outcome::Leak,
+            Decision::NoLeak => Outcome::Ok,
+            Decision::Inconclusive => Outcome::Inconclusive,
+        }
+    }
 }
 
 impl From<Outcome> for ExitCode {
@@ -92,9 +105,6 @@ Examples:
   leakwatch demo --fixed
   leakwatch demo --duration 2m --json")]
     Demo(demo::DemoArgs),
-    /// Runs the demo service (started by `leakwatch demo`).
-    #[command(name = "__demo-service", hide = true)]
-    DemoService(leakwatch_demo::ServiceArgs),
 }
 
 /// Runs the parsed command.
@@ -106,6 +116,5 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Analyze(a) => analyze::run(a),
         Command::Check(a) => check::run(a),
         Command::Demo(a) => demo::run(a),
-        Command::DemoService(a) => demo::run_service(a),
     }
 }

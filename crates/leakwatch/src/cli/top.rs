@@ -4,6 +4,7 @@ use leakwatch_profile::aggregate::{aggregate, AggregateError, Granularity, Optio
 use leakwatch_profile::Limits;
 
 use crate::cli::Outcome;
+use crate::output;
 use crate::render::table::{self, Kind};
 use crate::source::Source;
 use crate::units::parse_bytes;
@@ -21,7 +22,7 @@ The numbers are those of `go tool pprof -top` (inlined functions are rows of
 their own; cum counts a function once per stack even under recursion).")]
 pub struct TopArgs {
     /// Profile file (pprof protobuf, gzipped or not, or Go's `?debug=1`
-    /// text), `-` for stdin, or an http(s) URL.
+    /// text), `-` for stdin, or an http:// URL.
     pub profile: String,
     #[command(flatten)]
     pub table: TableArgs,
@@ -41,7 +42,7 @@ pub struct TableArgs {
     /// How many rows to show [default: 10; with --json, all].
     #[arg(short = 'n', long, value_name = "N")]
     pub nodecount: Option<usize>,
-    /// Print the table as JSON (the shape is documented in GUIDE.md).
+    /// Print the table as JSON (described in docs/json.md).
     #[arg(long)]
     pub json: bool,
     /// Refuse profiles that decompress to more than this (e.g. `512MiB`).
@@ -109,11 +110,11 @@ impl TableArgs {
     }
 
     /// Prints `table` as text or JSON.
-    pub fn print(&self, table: &Table, kind: Kind) {
+    pub fn print(&self, table: &Table, kind: Kind) -> anyhow::Result<()> {
         if self.json {
-            println!("{}", table::json(table, self.nodecount));
+            output::println(&table::json(table, self.nodecount))
         } else {
-            print!("{}", table::text(table, kind, self.nodecount.unwrap_or(10)));
+            output::print(&table::text(table, kind, self.nodecount.unwrap_or(10)))
         }
     }
 }
@@ -128,7 +129,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<Outcome> {
         AggregateError::Sample(e) => source.decode_error(e),
         e => anyhow::anyhow!("{}: {e}", source.name()),
     })?;
-    args.table.print(&table, Kind::Top);
+    args.table.print(&table, Kind::Top)?;
     // A text profile is decoded whole: freeing its many small allocations
     // one by one takes longer than aggregating it; the process exits now
     // and the OS takes the memory back at once.

@@ -18,6 +18,7 @@ pub mod report;
 pub mod sparkline;
 pub mod table;
 mod time_axis;
+pub mod verdict_output;
 pub mod verdict_text;
 
 /// Writes `T` as the bytes of one file in one format.

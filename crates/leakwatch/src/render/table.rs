@@ -1,5 +1,5 @@
 //! The `top`/`diff` table: pprof-like text in human units, and the `--json`
-//! shape of GUIDE.md.
+//! document described in docs/json.md.
 
 use std::fmt::Write as _;
 
@@ -51,39 +51,49 @@ fn what(by: Granularity, n: usize) -> String {
 }
 
 /// The text table: a header with the totals, then the first `nodecount`
-/// rows in pprof's columns (`flat flat% sum% cum cum%`, name). Percentages
-/// are of the total — for a diff, of the base's total, as pprof shows them.
+/// rows in pprof's columns (`flat flat% sum% cum cum%`, name). For `top`
+/// the percentages are of the total, as pprof shows them. For a diff they
+/// are of the growth — the sum of every row's increase — so a person reads
+/// "this row is 94% of what grew" even when the net change is zero or
+/// negative; pprof's shares of the base total (17215% when the base was
+/// small) stay in `--json`'s raw numbers.
 pub fn text(table: &Table, kind: Kind, nodecount: usize) -> String {
     let unit = table.unit.as_str();
     let v = |x: i64| format_value(x, unit, kind);
     let shown = table.rows.len().min(nodecount);
     let mut out = String::new();
-    let _ =
-        match kind {
-            Kind::Top => writeln!(
+    let denominator = match kind {
+        Kind::Top => {
+            let _ = writeln!(
                 out,
                 "{}: total {}; showing {} of {}",
                 table.sample_type,
                 format_value(table.total, unit, Kind::Top),
                 shown,
                 what(table.by, table.rows.len()),
-            ),
-            Kind::Diff => {
+            );
+            table.total
+        }
+        Kind::Diff => {
+            let growth = growth(table);
+            let _ =
                 writeln!(
-            out,
-            "{}: base {} → new {} ({}); showing {} of {} that changed, largest growth first",
-            table.sample_type,
-            format_value(table.base_total, unit, Kind::Top),
-            format_value(table.total, unit, Kind::Top),
-            format_value(table.total.saturating_sub(table.base_total), unit, Kind::Diff),
-            shown,
-            what(table.by, table.rows.len()),
-        )
-            }
-        };
-    let denominator = match kind {
-        Kind::Top => table.total,
-        Kind::Diff => table.base_total,
+                out,
+                "{}: base {} → new {} ({}); showing {} of {} that changed, largest growth first",
+                table.sample_type,
+                format_value(table.base_total, unit, Kind::Top),
+                format_value(table.total, unit, Kind::Top),
+                format_value(table.total.saturating_sub(table.base_total), unit, Kind::Diff),
+                shown,
+                what(table.by, table.rows.len()),
+            );
+            let _ = writeln!(
+                out,
+                "flat%, sum% and cum% are shares of the growth: {}, the sum of every increase",
+                format_value(growth, unit, Kind::Diff),
+            );
+            growth
+        }
     };
     let rows = &table.rows[..shown];
     let cells: Vec<[String; 5]> = rows
@@ -124,6 +134,16 @@ pub fn text(table: &Table, kind: Kind, nodecount: usize) -> String {
     out
 }
 
+/// The sum of the rows' increases (positive flat changes): what grew,
+/// whatever shrank elsewhere.
+fn growth(table: &Table) -> i64 {
+    table
+        .rows
+        .iter()
+        .map(|r| r.flat.max(0))
+        .fold(0i64, i64::saturating_add)
+}
+
 /// A row of the `--json` output.
 #[derive(Debug, Serialize)]
 struct JsonRow<'a> {
@@ -147,7 +167,8 @@ struct JsonTable<'a> {
     rows: Vec<JsonRow<'a>>,
 }
 
-/// The `--json` output (GUIDE.md): all rows unless `nodecount` limits them.
+/// The `--json` output (docs/json.md): all rows unless `nodecount` limits
+/// them; the numbers are pprof's, unrounded.
 /// Rows of `--by stack` also carry `stack`, the functions leaf first.
 pub fn json<'a>(table: &'a Table, nodecount: Option<usize>) -> String {
     let n = nodecount.unwrap_or(usize::MAX).min(table.rows.len());
@@ -225,6 +246,33 @@ mod tests {
         t.rows[2].cum = -(1 << 10);
         t.rows[2].flat = -(1 << 10);
         insta::assert_snapshot!(text(&t, Kind::Diff, 10));
+    }
+
+    #[test]
+    fn diff_shares_are_of_the_growth_even_when_the_net_change_is_negative() {
+        let mut t = table();
+        t.base_total = 10 << 20;
+        t.total = 9 << 20;
+        // +3 MiB in two rows, -4 MiB in one: net -1 MiB.
+        t.rows[0].flat = 2 << 20;
+        t.rows[1].flat = 1 << 20;
+        t.rows[2].flat = -(4 << 20);
+        t.rows[2].cum = -(4 << 20);
+        let text = text(&t, Kind::Diff, 10);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("(-1.0 MiB)"), "{text}");
+        assert!(
+            lines[1].contains("+3.0 MiB, the sum of every increase"),
+            "{text}"
+        );
+        let newentry: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(
+            &newentry[..4],
+            ["+2.0", "MiB", "66.67%", "66.67%"],
+            "{text}"
+        );
+        let runtime: Vec<&str> = lines[5].split_whitespace().collect();
+        assert_eq!(&runtime[2..4], ["-133.33%", "-33.33%"], "{text}");
     }
 
     #[test]

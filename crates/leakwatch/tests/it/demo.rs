@@ -1,13 +1,18 @@
 //! `leakwatch demo` end to end, both modes, and `top --binary` on the demo
-//! service's address-only profiles. Everything is real: the service runs as
-//! `leakwatch __demo-service` with jemalloc profiling, under real load.
+//! service's address-only profiles. Everything is real: the service is the
+//! `leakwatch-demo` executable with jemalloc profiling, under real load —
+//! and the `leakwatch` executable carries none of it.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+
+use crate::support::{describe, scratch};
 
 const NEW_ENTRY: &str = "leakwatch_demo::cache::new_entry";
 
@@ -70,7 +75,31 @@ fn fixed_demo_is_no_leak() {
     assert!(report.contains("<html"), "not an HTML report");
 }
 
-/// `leakwatch __demo-service` with jemalloc on, killed on drop.
+/// The `leakwatch-demo` executable beside `leakwatch`, built once per test
+/// run as `leakwatch demo` builds it from the source tree.
+fn demo_exe() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let tool = assert_cmd::cargo::cargo_bin("leakwatch");
+            let profile_dir = tool.parent().expect("target/<profile>/leakwatch");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => "dev".to_owned(),
+                Some(name) => name.to_owned(),
+                None => panic!("no profile directory in {}", tool.display()),
+            };
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "leakwatch-demo", "--profile", &profile])
+                .arg("--target-dir")
+                .arg(profile_dir.parent().expect("the target directory"));
+            let out = cmd.output().expect("run cargo");
+            assert!(out.status.success(), "{}", describe(&cmd, &out));
+            profile_dir.join("leakwatch-demo")
+        })
+        .clone()
+}
+
+/// The demo service with jemalloc profiling on, killed on drop.
 struct Service {
     child: Child,
     url: String,
@@ -78,13 +107,8 @@ struct Service {
 
 impl Service {
     fn start() -> Service {
-        let mut child = leakwatch()
-            .args(["__demo-service", "--addr", "127.0.0.1:0", "--rate", "2000"])
-            .env("LEAKWATCH_DEMO_ALLOCATOR", "jemalloc")
-            .env(
-                "_RJEM_MALLOC_CONF",
-                "prof:true,prof_active:true,lg_prof_sample:15",
-            )
+        let mut child = Command::new(demo_exe())
+            .args(["--addr", "127.0.0.1:0", "--rate", "2000"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -115,7 +139,7 @@ impl Drop for Service {
 #[test]
 fn top_with_binary_names_the_cache_line() {
     let service = Service::start();
-    let exe = assert_cmd::cargo::cargo_bin("leakwatch");
+    let exe = demo_exe();
     let out = leakwatch()
         .args(["top", "--by", "line", "--json", "--binary"])
         .arg(&exe)
@@ -157,16 +181,59 @@ fn top_with_the_wrong_binary_warns_and_still_prints() {
 }
 
 #[test]
-fn demo_service_without_jemalloc_explains() {
-    let out = leakwatch()
-        .args(["__demo-service", "--addr", "127.0.0.1:0"])
-        .env_remove("LEAKWATCH_DEMO_ALLOCATOR")
+fn demo_service_with_profiling_turned_off_explains() {
+    let out = Command::new(demo_exe())
+        .args(["--addr", "127.0.0.1:0"])
+        .env("_RJEM_MALLOC_CONF", "prof:false")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("heap profiling is off") && stderr.contains("leakwatch demo"),
+        stderr.contains("heap profiling is off") && stderr.contains("_RJEM_MALLOC_CONF"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_tool_carries_neither_the_demos_allocator_nor_its_web_stack() {
+    // Symbols and debug information name every crate linked in; a
+    // profiler's own binary must allocate with the system allocator and
+    // ship no web framework.
+    let tool = std::fs::read(assert_cmd::cargo::cargo_bin("leakwatch")).unwrap();
+    for needle in [
+        "_rjem_mallctl",
+        "tikv_jemalloc_sys",
+        "tokio::runtime",
+        "hyper::",
+        "axum::",
+    ] {
+        assert!(
+            !tool.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the leakwatch executable contains {needle}"
+        );
+    }
+    // The demo service does carry them: the check can see them.
+    let demo = std::fs::read(demo_exe()).unwrap();
+    assert!(demo.windows(13).any(|w| w == b"_rjem_mallctl"));
+}
+
+#[test]
+fn demo_without_its_service_says_how_to_install_it() {
+    // A copy of leakwatch alone in a directory, not started by cargo.
+    let dir = scratch();
+    let lone = dir.path().join("leakwatch");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("leakwatch"), &lone).unwrap();
+    let mut cmd = Command::new(&lone);
+    cmd.args(["demo", "--duration", "5s"])
+        .env_remove("CARGO")
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env("PATH", "/usr/bin:/bin");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&cmd, &out));
+    assert!(
+        stderr.contains("leakwatch-demo") && stderr.contains("cargo install --path demo"),
         "{stderr}"
     );
 }

@@ -1,9 +1,10 @@
 //! The integration tests of `leakwatch`, one binary: each module is one topic.
 
-mod support;
 mod demo;
 mod oracle;
 mod render_flame;
 mod report_browser;
 mod scenarios;
+mod support;
+mod unix_manners;
 mod watch;

@@ -1,8 +1,8 @@
 //! The integration tests of `profile`, one binary: each module is one topic.
 
-mod common;
 mod aggregate;
 mod build;
+mod common;
 mod go_profiles;
 mod malformed;
 mod mutation;

@@ -8,7 +8,7 @@ use crate::common;
 
 use common::{fixture, scan_error};
 use leakwatch_profile::aggregate::{aggregate, Granularity, Options};
-use leakwatch_profile::diff::diff;
+use leakwatch_profile::diff::{diff, Side};
 use leakwatch_profile::{
     decode, encode, encode_gzip, scan, Function, Label, Limits, Line, Location, Mapping, Profile,
     Sample, SampleSource, ScannedProfile, ValueType,
@@ -369,9 +369,17 @@ fn a_malformed_sample_outranks_an_aggregation_error() {
     // In a diff the base's defect comes first, then the new profile's.
     let good = scanned(&encode(&synthetic(1)));
     let e = diff(&s, &s, &opts).unwrap_err();
-    assert_eq!(e.decode_error().map(|(side, _)| side), Some("base"), "{e}");
+    assert_eq!(
+        e.decode_error().map(|(side, _)| side),
+        Some(Side::Base),
+        "{e}"
+    );
     let e = diff(&good, &s, &opts).unwrap_err();
-    assert_eq!(e.decode_error().map(|(side, _)| side), Some("new"), "{e}");
+    assert_eq!(
+        e.decode_error().map(|(side, _)| side),
+        Some(Side::New),
+        "{e}"
+    );
     let e = diff(&good, &good, &opts).unwrap_err();
     assert!(
         e.decode_error().is_none() && e.to_string().contains("nonesuch"),
