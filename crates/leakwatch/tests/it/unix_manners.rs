@@ -3,6 +3,7 @@
 //! (a full disk) is a one-line error with exit 2, and an error's cause is
 //! said once.
 
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Output, Stdio};
 
 use crate::support::{self, describe, leakwatch, repo_root};
@@ -19,7 +20,11 @@ fn fixture(name: &str) -> String {
 /// Runs `cmd` with a stdout whose reader is already gone, so that its first
 /// write fails with EPIPE as it does at the end of `| head -1`.
 fn with_closed_stdout(cmd: &mut Command) -> Output {
-    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array it is given.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: both descriptors were just created and are owned here alone.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
     cmd.stdout(writer)
         .stderr(Stdio::piped())
