@@ -9,6 +9,7 @@ mod output;
 mod probe;
 mod recording;
 mod render;
+mod serve;
 mod session;
 mod source;
 mod units;

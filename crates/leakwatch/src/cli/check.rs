@@ -9,6 +9,9 @@ use crate::render::verdict_output;
 use crate::session;
 use crate::units;
 
+/// How long `check --serve` keeps serving after its verdict.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Watch a process (or a command it starts) for a while, then decide
 /// whether it leaks. Exits 0 for no leak, 1 for a leak, 3 when the data
 /// cannot decide (watch longer), 2 on error. Takes every `watch` flag; give
@@ -36,7 +39,10 @@ pub struct CheckArgs {
 
 /// Runs `check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
-    let summary = session::record(&args.watch.plan()?)?;
+    let opts = Options { limit: args.limit };
+    let mut plan = args.watch.plan()?;
+    let live = args.watch.live_view(&mut plan, opts)?;
+    let summary = session::record(&plan)?;
     if !args.watch.quiet {
         eprintln!(
             "leakwatch: watch ended ({}): {} samples and {} profiles in {}",
@@ -46,7 +52,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
             summary.dir.display()
         );
     }
-    let judgement = analysis::judge(&summary.dir, &Options { limit: args.limit })?;
+    let judgement = analysis::judge(&summary.dir, &opts)?;
     verdict_output::show(&judgement, args.json, &args.pictures)?;
+    if let Some(live) = live {
+        live.finish();
+        // An open page polls every two seconds: long enough for it to
+        // fetch the final verdict, which it then keeps after we exit.
+        std::thread::sleep(LINGER);
+    }
     Ok(Outcome::of(judgement.verdict.verdict))
 }

@@ -2,11 +2,18 @@
 //! a recording directory. The flags become a [`Plan`] for the watch engine
 //! ([`crate::session`]), which does the work.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::analysis::Options;
 use crate::cli::Outcome;
 use crate::probe::http::PprofEndpoints;
+use crate::serve::{self, LiveView};
 use crate::session::{self, Plan, TargetSpec};
 use crate::units;
 
@@ -79,6 +86,13 @@ pub struct WatchArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Serve a live view of the watch at ADDR (e.g. 127.0.0.1:8080; :8080
+    /// means this machine only; port 0 picks a free one): memory and the
+    /// verdict forming, in a browser. `watch` keeps serving the final
+    /// state until Ctrl-C; the API is described in docs/json.md.
+    #[arg(long, value_name = "ADDR", value_parser = serve::parse_addr)]
+    pub serve: Option<SocketAddr>,
+
     /// The command to spawn and watch, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -94,7 +108,9 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `watch`.
 pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
-    let summary = session::record(&args.plan()?)?;
+    let mut plan = args.plan()?;
+    let live = args.live_view(&mut plan, Options::default())?;
+    let summary = session::record(&plan)?;
     if !args.quiet {
         eprintln!(
             "leakwatch: watch ended ({}): {} samples, {} profiles ({} failed) in {}",
@@ -105,10 +121,33 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
             summary.dir.display()
         );
     }
+    if let Some(live) = live {
+        live.finish();
+        eprintln!(
+            "leakwatch: the live view at {} shows the final state; Ctrl-C to stop serving it",
+            live.url()
+        );
+        let mut signals =
+            Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+        signals.forever().next();
+    }
     Ok(Outcome::Ok)
 }
 
 impl WatchArgs {
+    /// Starts the live view when `--serve` asks for one, on the recording
+    /// directory `plan` will write (chosen now if `--out` did not say).
+    pub fn live_view(&self, plan: &mut Plan, opts: Options) -> anyhow::Result<Option<LiveView>> {
+        let Some(addr) = self.serve else {
+            return Ok(None);
+        };
+        let dir = session::recording_dir(plan)?;
+        plan.out = Some(dir.clone());
+        let live = LiveView::start(addr, &dir, opts)?;
+        eprintln!("leakwatch: live view at {}", live.url());
+        Ok(Some(live))
+    }
+
     /// The watch these flags ask for.
     pub fn plan(&self) -> anyhow::Result<Plan> {
         let pprof = self

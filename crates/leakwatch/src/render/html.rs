@@ -97,7 +97,8 @@ pub struct EventRow {
 /// `data:` images may load.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
-const STYLE: &str = r#"
+/// The report's stylesheet; the live view serves it too, for one look.
+pub const STYLE: &str = r#"
 body { font-family: "DejaVu Sans", Verdana, sans-serif; margin: 0 auto; max-width: 1240px;
        padding: 1rem 1.5rem 3rem; color: #1d1d1f; background: #fff; line-height: 1.45; }
 h1 { font-size: 1.5rem; margin: 0.5rem 0 0; }
@@ -151,104 +152,119 @@ fn page(r: &Report) -> Markup {
                     h1 { "leakwatch report" }
                     p.target { (r.target) }
                 }
-                section #verdict class={ "verdict " (css_class(&r.verdict)) } {
-                    h2 {
-                        "Verdict: " span.word { (verdict_word) }
-                        @if !r.kinds.is_empty() { " (" (r.kinds.join(", ")) ")" }
-                    }
-                    p.summary { (r.summary) }
-                    @if let Some(spark) = &r.sparkline {
-                        p { "RSS over the window: " span.spark { (spark) } }
-                    }
-                    @if !r.facts.is_empty() {
-                        dl.facts {
-                            @for (label, value) in &r.facts { dt { (label) } dd { (value) } }
-                        }
-                    }
-                }
-                section #memory {
-                    h2 { "Memory over time" }
-                    (figure(r.memory_svg.as_deref(), "No memory samples were recorded."))
-                }
-                section #sites {
-                    h2 { "Growing allocation sites" }
-                    @if r.sites.is_empty() {
-                        p.note { "No allocation site grows." }
-                    } @else {
-                        table {
-                            thead { tr {
-                                th { "function" } th { "where" } th.num { "first" } th.num { "last" }
-                                th.num { "growth" } th.num { "share" } th { "call chain" }
-                            } }
-                            tbody {
-                                @for s in &r.sites {
-                                    tr {
-                                        td.fn { code { (s.function) } }
-                                        td { code { (location(s.file.as_deref(), s.line)) } }
-                                        td.num { (s.first) } td.num { (s.last) }
-                                        td.num { (s.slope) "/h" }
-                                        td.num { (format!("{:.0}%", s.share * 100.0)) }
-                                        td.chain { (chain(&s.stack)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                section #flame {
-                    h2 { "Differential flame graph, first versus last heap profile" }
-                    @if let Some(svg) = &r.flame_svg {
-                        p.note { "Widths from the last profile; red grew, blue shrank. For the interactive graph (hover for names, click to zoom), write it with `--flame FILE`." }
-                        figure { img alt="differential flame graph" src=(data_uri(svg)); }
-                    } @else {
-                        p.note { (r.flame_note.as_deref().unwrap_or("No two heap profiles to compare.")) }
-                    }
-                }
-                @if r.goroutine_svg.is_some() || !r.goroutine_sites.is_empty() {
-                    section #goroutines {
-                        h2 { "Goroutines" }
-                        (figure(r.goroutine_svg.as_deref(), "No goroutine chart."))
-                        @if !r.goroutine_sites.is_empty() {
-                            table {
-                                thead { tr {
-                                    th { "stack" } th.num { "first" } th.num { "last" } th.num { "growth" }
-                                } }
-                                tbody {
-                                    @for g in &r.goroutine_sites {
-                                        tr {
-                                            td.chain { (chain(&g.stack)) }
-                                            td.num { (g.first) } td.num { (g.last) }
-                                            td.num { (g.slope) "/h" }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                section #diff {
-                    h2 { "First versus last: top of the diff" }
-                    @match &r.diff_top {
-                        Some(text) => pre { (text) },
-                        None => p.note { "No two heap profiles to compare." },
-                    }
-                }
-                section #events {
-                    h2 { "Events" }
-                    @if r.events.is_empty() {
-                        p.note { "None." }
-                    } @else {
-                        table {
-                            thead { tr { th { "time" } th { "event" } th { "detail" } } }
-                            tbody {
-                                @for e in &r.events {
-                                    tr { td { (e.time) } td { (e.kind) } td { (e.detail) } }
-                                }
-                            }
-                        }
-                    }
-                }
+                (sections(r, true))
                 footer { "Generated by leakwatch " (env!("CARGO_PKG_VERSION")) "." }
+            }
+        }
+    }
+}
+
+/// The report's sections, from the verdict to the events. `evidence` adds
+/// the flame graph and the first-versus-last diff, which need the whole
+/// profiles decoded: the report has them, the live view (re-rendered every
+/// few seconds) leaves them out.
+pub fn sections(r: &Report, evidence: bool) -> Markup {
+    let verdict_word = r.verdict.replace('_', " ");
+    html! {
+        section #verdict class={ "verdict " (css_class(&r.verdict)) } {
+            h2 {
+                "Verdict: " span.word { (verdict_word) }
+                @if !r.kinds.is_empty() { " (" (r.kinds.join(", ")) ")" }
+            }
+            p.summary { (r.summary) }
+            @if let Some(spark) = &r.sparkline {
+                p { "RSS over the window: " span.spark { (spark) } }
+            }
+            @if !r.facts.is_empty() {
+                dl.facts {
+                    @for (label, value) in &r.facts { dt { (label) } dd { (value) } }
+                }
+            }
+        }
+        section #memory {
+            h2 { "Memory over time" }
+            (figure(r.memory_svg.as_deref(), "No memory samples were recorded."))
+        }
+        section #sites {
+            h2 { "Growing allocation sites" }
+            @if r.sites.is_empty() {
+                p.note { "No allocation site grows." }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "function" } th { "where" } th.num { "first" } th.num { "last" }
+                        th.num { "growth" } th.num { "share" } th { "call chain" }
+                    } }
+                    tbody {
+                        @for s in &r.sites {
+                            tr {
+                                td.fn { code { (s.function) } }
+                                td { code { (location(s.file.as_deref(), s.line)) } }
+                                td.num { (s.first) } td.num { (s.last) }
+                                td.num { (s.slope) "/h" }
+                                td.num { (format!("{:.0}%", s.share * 100.0)) }
+                                td.chain { (chain(&s.stack)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if evidence {
+            section #flame {
+                h2 { "Differential flame graph, first versus last heap profile" }
+                @if let Some(svg) = &r.flame_svg {
+                    p.note { "Widths from the last profile; red grew, blue shrank. For the interactive graph (hover for names, click to zoom), write it with `--flame FILE`." }
+                    figure { img alt="differential flame graph" src=(data_uri(svg)); }
+                } @else {
+                    p.note { (r.flame_note.as_deref().unwrap_or("No two heap profiles to compare.")) }
+                }
+            }
+        }
+        @if r.goroutine_svg.is_some() || !r.goroutine_sites.is_empty() {
+            section #goroutines {
+                h2 { "Goroutines" }
+                (figure(r.goroutine_svg.as_deref(), "No goroutine chart."))
+                @if !r.goroutine_sites.is_empty() {
+                    table {
+                        thead { tr {
+                            th { "stack" } th.num { "first" } th.num { "last" } th.num { "growth" }
+                        } }
+                        tbody {
+                            @for g in &r.goroutine_sites {
+                                tr {
+                                    td.chain { (chain(&g.stack)) }
+                                    td.num { (g.first) } td.num { (g.last) }
+                                    td.num { (g.slope) "/h" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if evidence {
+            section #diff {
+                h2 { "First versus last: top of the diff" }
+                @match &r.diff_top {
+                    Some(text) => pre { (text) },
+                    None => p.note { "No two heap profiles to compare." },
+                }
+            }
+        }
+        section #events {
+            h2 { "Events" }
+            @if r.events.is_empty() {
+                p.note { "None." }
+            } @else {
+                table {
+                    thead { tr { th { "time" } th { "event" } th { "detail" } } }
+                    tbody {
+                        @for e in &r.events {
+                            tr { td { (e.time) } td { (e.kind) } td { (e.detail) } }
+                        }
+                    }
+                }
             }
         }
     }

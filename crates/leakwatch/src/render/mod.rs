@@ -13,6 +13,7 @@ pub mod font;
 mod golden_tests;
 pub mod goroutine_plot;
 pub mod html;
+pub mod live;
 pub mod memory_plot;
 pub mod report;
 pub mod sparkline;

@@ -253,25 +253,38 @@ pub fn report(
     v: &Verdict,
     plot: MemoryPlot,
 ) -> anyhow::Result<Report> {
-    let memory_svg = Some(Svg.export(&plot)?);
-    let goroutine_svg = goroutine_plot(obs, v).map(|p| Svg.export(&p)).transpose()?;
-    let (mut flame, mut flame_note, mut diff) = (None, None, None);
+    let mut report = report_without_evidence(rec, obs, v, plot)?;
     match first_last_heap(obs) {
         Ok(Some((base, new))) => {
             match flame_svg(&base, &new, v) {
-                Ok(svg) => flame = Some(svg),
-                Err(e) => flame_note = Some(format!("No flame graph: {e:#}")),
+                Ok(svg) => report.flame_svg = Some(svg),
+                Err(e) => report.flame_note = Some(format!("No flame graph: {e:#}")),
             }
-            diff = obs
+            report.diff_top = obs
                 .first_last_heap
                 .as_ref()
                 .and_then(|(first, last)| super::verdict_text::first_last_diff(first, last).ok());
         }
         Ok(None) => {
-            flame_note = Some("The recording has fewer than two readable heap profiles.".into())
+            report.flame_note =
+                Some("The recording has fewer than two readable heap profiles.".into())
         }
-        Err(e) => flame_note = Some(format!("No flame graph: {e:#}")),
+        Err(e) => report.flame_note = Some(format!("No flame graph: {e:#}")),
     }
+    Ok(report)
+}
+
+/// The report without the flame graph and the first-versus-last diff,
+/// which need the first and last heap profiles decoded whole: what the live
+/// view re-renders every few seconds.
+pub fn report_without_evidence(
+    rec: &Recording,
+    obs: &Observations,
+    v: &Verdict,
+    plot: MemoryPlot,
+) -> anyhow::Result<Report> {
+    let memory_svg = Some(Svg.export(&plot)?);
+    let goroutine_svg = goroutine_plot(obs, v).map(|p| Svg.export(&p)).transpose()?;
     Ok(Report {
         target: target_name(rec),
         verdict: serde_plain(&v.verdict),
@@ -281,8 +294,8 @@ pub fn report(
         sparkline: (!obs.rss.is_empty()).then(|| sparkline(&obs.rss.y, SPARK_WIDTH)),
         memory_svg,
         goroutine_svg,
-        flame_svg: flame,
-        flame_note,
+        flame_svg: None,
+        flame_note: None,
         sites: v
             .sites
             .iter()
@@ -307,7 +320,7 @@ pub fn report(
                 slope: format!("{:.0}", g.slope_per_hour),
             })
             .collect(),
-        diff_top: diff,
+        diff_top: None,
         events: v
             .events
             .iter()

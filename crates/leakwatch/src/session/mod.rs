@@ -170,10 +170,7 @@ pub fn record(plan: &Plan) -> anyhow::Result<Summary> {
             .context("cannot start the signal thread")?;
     }
 
-    let dir = match &plan.out {
-        Some(d) => d.clone(),
-        None => default_dir(&plan.target)?,
-    };
+    let dir = recording_dir(plan)?;
     let mut target = match &plan.target {
         TargetSpec::Pid(pid) => Target::attach(*pid)?,
         TargetSpec::Spawn(command) => Target::spawn(command.clone())?,
@@ -184,6 +181,15 @@ pub fn record(plan: &Plan) -> anyhow::Result<Summary> {
     target.stop(plan.stop_grace, false);
     signal_handle.close();
     result
+}
+
+/// The directory `plan` records into: `--out`, or a new timestamped one
+/// under `./leakwatch-recordings/`.
+pub fn recording_dir(plan: &Plan) -> anyhow::Result<PathBuf> {
+    match &plan.out {
+        Some(d) => Ok(d.clone()),
+        None => default_dir(&plan.target),
+    }
 }
 
 fn default_dir(target: &TargetSpec) -> anyhow::Result<PathBuf> {
