@@ -20,6 +20,7 @@
 
 pub mod pprof;
 pub mod scenario;
+pub mod webdriver;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
