@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use leakwatch_profile::{aggregate, diff, Limits, Profile};
 
-use crate::analysis::verdict::{Decision, LeakKind, Limit, MemoryTrend, Verdict};
+use crate::analysis::verdict::{Decision, LeakKind, Limit, LimitSource, MemoryTrend, Verdict};
 use crate::render::table;
 use crate::units::{format_bytes, format_bytes_f64, format_duration};
 
@@ -174,7 +174,7 @@ fn p_value(p: f64) -> String {
 }
 
 fn limit_line(l: &Limit) -> String {
-    let source = if l.source == "cgroup" {
+    let source = if l.source == LimitSource::Cgroup {
         "cgroup memory.max"
     } else {
         "--limit"

@@ -1,7 +1,7 @@
 //! The memory limit and the estimate of when the process reaches it.
 
 use super::rules::{raw_trend, Options};
-use super::{Decision, Limit};
+use super::{Decision, Limit, LimitSource};
 use crate::analysis::growth::{Assessment, Thresholds, TooFew};
 use crate::analysis::series::Observations;
 
@@ -16,8 +16,8 @@ pub(super) fn estimate(
     heap_a: &Result<Assessment, TooFew>,
 ) -> Option<Limit> {
     let (bytes, source) = match (opts.limit, obs.cgroup_limit) {
-        (Some(b), _) => (b, "flag"),
-        (None, Some(b)) => (b, "cgroup"),
+        (Some(b), _) => (b, LimitSource::Flag),
+        (None, Some(b)) => (b, LimitSource::Cgroup),
         (None, None) => return None,
     };
     let mut out = Limit {
@@ -30,11 +30,12 @@ pub(super) fn estimate(
     if verdict != Decision::Leak {
         return Some(out);
     }
-    let against = if source == "cgroup" && obs.cgroup.len() >= Thresholds::BYTES.min_points {
-        &obs.cgroup
-    } else {
-        &obs.rss
-    };
+    let against =
+        if source == LimitSource::Cgroup && obs.cgroup.len() >= Thresholds::BYTES.min_points {
+            &obs.cgroup
+        } else {
+            &obs.rss
+        };
     let level = against.last().or_else(|| obs.heap.last()).unwrap_or(0.0);
     // The rate: the limited series' own when it rises, else RSS's, else
     // the heap's (a leak the process's memory has not shown yet).

@@ -8,6 +8,8 @@
 //! that grew and died, `events` lists what happened in the window, and
 //! `summary` says it all in English.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::recording::{Timestamp, Window};
@@ -130,8 +132,8 @@ pub struct GoroutineTrend {
 pub struct Limit {
     /// The limit.
     pub bytes: u64,
-    /// `flag` (`--limit`) or `cgroup` (`memory.max`).
-    pub source: &'static str,
+    /// Where the limit comes from.
+    pub source: LimitSource,
     /// Seconds from the end of the window to the limit at the estimated
     /// rate; `null` when nothing grows.
     pub time_to_limit_seconds: Option<f64>,
@@ -140,6 +142,32 @@ pub struct Limit {
     /// The same at the lowest rate; `null` when that rate is not positive
     /// (the limit may never be reached).
     pub time_to_limit_high_seconds: Option<f64>,
+}
+
+/// Where the memory limit comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    /// `--limit`, which overrides the cgroup's.
+    Flag,
+    /// The cgroup's `memory.max`.
+    Cgroup,
+}
+
+impl LimitSource {
+    /// The name in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitSource::Flag => "flag",
+            LimitSource::Cgroup => "cgroup",
+        }
+    }
+}
+
+impl fmt::Display for LimitSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A growing heap site.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::sawtooth::Sawtooth;
-use super::{Decision, GoroutineSite, LeakKind, Limit, Site};
+use super::{Decision, GoroutineSite, LeakKind, Limit, LimitSource, Site};
 use crate::analysis::growth::{Assessment, Shape, Thresholds, TooFew};
 use crate::analysis::series::Observations;
 use crate::analysis::stats::Trend;
@@ -215,8 +215,8 @@ pub(super) fn paragraph(verdict: Decision, kind: &[LeakKind], f: &Facts) -> Stri
 
 fn limit_sentence(l: &Limit) -> String {
     let what = match l.source {
-        "cgroup" => format!("the {} cgroup limit", format_bytes(l.bytes as i64)),
-        _ => format!("the {} limit", format_bytes(l.bytes as i64)),
+        LimitSource::Cgroup => format!("the {} cgroup limit", format_bytes(l.bytes as i64)),
+        LimitSource::Flag => format!("the {} limit", format_bytes(l.bytes as i64)),
     };
     match (l.time_to_limit_seconds, l.time_to_limit_low_seconds, l.time_to_limit_high_seconds) {
         (Some(0.0), _, _) => format!("The process is already at {what}."),

@@ -1,6 +1,6 @@
 //! The decision rules end to end: observations shaped like each kind of
 //! leak, and of no leak, through [`decide`] to the verdict, its JSON and its
-//! summary.
+//! summary; and the JSON names of the verdict's enums.
 
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ fn heap_leak_names_the_site_and_the_time_to_limit() {
     assert_eq!(v.sites[0].stack, ["main.newEntry", "main.(*cache).get"]);
     assert!(v.sites[0].share > 0.9, "{:?}", v.sites[0]);
     let l = v.limit.as_ref().unwrap();
-    assert_eq!(l.source, "cgroup");
+    assert_eq!(l.source, LimitSource::Cgroup);
     let t = l.time_to_limit_seconds.unwrap();
     // (2 GiB − ~80 MiB) / 0.5 MiB/s ≈ 3935 s.
     assert!((3800.0..4100.0).contains(&t), "{t}");
@@ -169,7 +169,7 @@ fn rss_growth_the_heap_does_not_explain_is_native() {
     assert_eq!(v.verdict, Decision::Leak, "{}", v.summary);
     assert_eq!(v.kind, vec![LeakKind::Native]);
     assert!(v.summary.contains("outside Go"), "{}", v.summary);
-    assert_eq!(v.limit.unwrap().source, "flag");
+    assert_eq!(v.limit.unwrap().source, LimitSource::Flag);
 }
 
 #[test]
@@ -296,5 +296,16 @@ fn json_has_the_guide_shape() {
         "growing",
     ] {
         assert!(j["rss"].get(key).is_some(), "rss.{key}: {j}");
+    }
+}
+
+/// The JSON is a stable interface: the enums must keep the names the
+/// strings they replaced had, and their text must match their JSON.
+#[test]
+fn limit_sources_keep_their_json_names() {
+    for (source, name) in [(LimitSource::Flag, "flag"), (LimitSource::Cgroup, "cgroup")] {
+        assert_eq!(serde_json::to_value(source).unwrap(), name);
+        assert_eq!(source.as_str(), name);
+        assert_eq!(source.to_string(), name);
     }
 }
