@@ -16,7 +16,7 @@ use super::memory_plot::{
 };
 use super::{sparkline::sparkline, write_output, Exporter, Html, Png, Svg};
 use crate::analysis::series::Series;
-use crate::analysis::verdict::LimitSource;
+use crate::analysis::verdict::{LimitSource, VerdictEventKind};
 use crate::analysis::{stats, Observations, Verdict};
 use crate::recording::Recording;
 use crate::units::{format_bytes, format_bytes_f64, format_duration};
@@ -126,9 +126,9 @@ pub fn memory_plot(rec: &Recording, obs: &Observations, v: &Verdict) -> MemoryPl
         .events
         .iter()
         .filter_map(|e| {
-            let kind = match e.kind.as_str() {
-                "restart" => PlotEventKind::Restart,
-                "oom_kill" => PlotEventKind::OomKill,
+            let kind = match e.kind {
+                VerdictEventKind::Restart => PlotEventKind::Restart,
+                VerdictEventKind::OomKill => PlotEventKind::OomKill,
                 _ => return None,
             };
             Some(PlotEvent {
@@ -314,7 +314,7 @@ pub fn report(
             .iter()
             .map(|e| EventRow {
                 time: e.time.to_string(),
-                kind: e.kind.clone(),
+                kind: e.kind.to_string(),
                 detail: e.detail.clone(),
             })
             .collect(),

@@ -215,8 +215,51 @@ pub struct GoroutineSite {
 pub struct VerdictEvent {
     /// When.
     pub time: Timestamp,
-    /// What: the recording's event kinds, plus `sawtooth`.
-    pub kind: String,
+    /// What.
+    pub kind: VerdictEventKind,
     /// One sentence.
     pub detail: String,
+}
+
+/// What an event of the window is: one of the recording's events the
+/// verdict shows, or one the analysis adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictEventKind {
+    /// The target exited or disappeared.
+    TargetExit,
+    /// A spawned target was started again after it died.
+    Restart,
+    /// The cgroup's OOM-kill counter went up.
+    OomKill,
+    /// A profile could not be fetched or was not a profile.
+    ScrapeError,
+    /// The endpoint does not serve one kind of profile.
+    EndpointUnavailable,
+    /// A recorded profile could not be read and was skipped.
+    UnreadableProfile,
+    /// Lifetimes grew and died (see the summary).
+    Sawtooth,
+}
+
+impl VerdictEventKind {
+    /// The name in the JSON (for the recording's events, the recording's
+    /// own `kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictEventKind::TargetExit => "target_exit",
+            VerdictEventKind::Restart => "restart",
+            VerdictEventKind::OomKill => "oom_kill",
+            VerdictEventKind::ScrapeError => "scrape_error",
+            VerdictEventKind::EndpointUnavailable => "endpoint_unavailable",
+            VerdictEventKind::UnreadableProfile => "unreadable_profile",
+            VerdictEventKind::Sawtooth => "sawtooth",
+        }
+    }
+}
+
+impl fmt::Display for VerdictEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -256,7 +256,10 @@ fn sawtooth_of_restarts_is_a_leak_and_reported() {
         "{}",
         v.summary
     );
-    assert!(v.events.iter().any(|e| e.kind == "sawtooth"));
+    assert!(v
+        .events
+        .iter()
+        .any(|e| e.kind == VerdictEventKind::Sawtooth));
 }
 
 #[test]
@@ -307,5 +310,23 @@ fn limit_sources_keep_their_json_names() {
         assert_eq!(serde_json::to_value(source).unwrap(), name);
         assert_eq!(source.as_str(), name);
         assert_eq!(source.to_string(), name);
+    }
+}
+
+#[test]
+fn event_kinds_keep_their_json_names() {
+    use VerdictEventKind::*;
+    for (kind, name) in [
+        (TargetExit, "target_exit"),
+        (Restart, "restart"),
+        (OomKill, "oom_kill"),
+        (ScrapeError, "scrape_error"),
+        (EndpointUnavailable, "endpoint_unavailable"),
+        (UnreadableProfile, "unreadable_profile"),
+        (Sawtooth, "sawtooth"),
+    ] {
+        assert_eq!(serde_json::to_value(kind).unwrap(), name);
+        assert_eq!(kind.as_str(), name);
+        assert_eq!(kind.to_string(), name);
     }
 }
