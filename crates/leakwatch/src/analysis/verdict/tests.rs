@@ -262,8 +262,9 @@ fn sawtooth_of_restarts_is_a_leak_and_reported() {
         .any(|e| e.kind == VerdictEventKind::Sawtooth));
 }
 
+/// The verdict JSON has the fields `docs/json.md` documents.
 #[test]
-fn json_has_the_guide_shape() {
+fn json_has_the_documented_shape() {
     let rss = series(60, 1.0, |t| 10.0 * MIB + 0.02 * MIB * wobble(t));
     let v = decide(
         &obs(rss, Series::default(), Series::default()),
