@@ -22,14 +22,9 @@ const MIN_SITE_SHARE: f64 = 0.01;
 /// site estimated from sampled allocations would read low or high by the
 /// sampling error alone.
 pub(super) fn heap(heap: &Series, sites: &[SiteSeries]) -> Vec<Site> {
-    let segments = heap.segments();
-    let total_slope = raw_trend(heap).map_or(0.0, |t| t.slope);
-    let rising = rising_sites(heap, sites, &segments);
-    let positive: f64 = rising.iter().map(|(_, t)| t.slope).sum();
-    let denominator = total_slope.max(positive);
-    let mut out: Vec<Site> = rising
+    named_sites(heap, sites)
         .into_iter()
-        .map(|(s, t)| {
+        .map(|(s, t, share)| {
             let leaf = s.chain.first();
             Site {
                 function: s.function.clone(),
@@ -39,37 +34,46 @@ pub(super) fn heap(heap: &Series, sites: &[SiteSeries]) -> Vec<Site> {
                 first_bytes: s.values.first().copied().unwrap_or(0.0) as u64,
                 last_bytes: s.values.last().copied().unwrap_or(0.0) as u64,
                 slope_bytes_per_hour: t.slope * 3600.0,
-                share: share(t.slope, denominator),
+                share,
                 p_value: t.p_value,
             }
         })
-        .filter(|s| s.share >= MIN_SITE_SHARE)
-        .collect();
-    out.truncate(MAX_SITES);
-    out
+        .collect()
 }
 
 /// The goroutine sites whose own counts rise, steepest first.
 pub(super) fn goroutines(goroutines: &Series, sites: &[SiteSeries]) -> Vec<GoroutineSite> {
-    let segments = goroutines.segments();
-    let total_slope = raw_trend(goroutines).map_or(0.0, |t| t.slope);
-    let rising = rising_sites(goroutines, sites, &segments);
-    let positive: f64 = rising.iter().map(|(_, t)| t.slope).sum();
-    let denominator = total_slope.max(positive);
-    let mut out: Vec<GoroutineSite> = rising
+    named_sites(goroutines, sites)
         .into_iter()
-        .map(|(s, t)| GoroutineSite {
+        .map(|(s, t, share)| GoroutineSite {
             function: s.function.clone(),
             stack: stack_names(s),
             first: s.values.first().copied().unwrap_or(0.0) as u64,
             last: s.values.last().copied().unwrap_or(0.0) as u64,
             slope_per_hour: t.slope * 3600.0,
-            share: share(t.slope, denominator),
+            share,
         })
-        .filter(|s| s.share >= MIN_SITE_SHARE)
-        .collect();
-    out.truncate(MAX_SITES);
-    out
+        .collect()
+}
+
+/// The rising sites worth naming, with their trend and their share of the
+/// growth, steepest first: at most [`MAX_SITES`], each with at least
+/// [`MIN_SITE_SHARE`]. A share is of the total's slope, or of the risers'
+/// summed slopes when those are larger, so the shares add up to at most 1.
+fn named_sites<'a>(parent: &Series, sites: &'a [SiteSeries]) -> Vec<(&'a SiteSeries, Trend, f64)> {
+    let total_slope = raw_trend(parent).map_or(0.0, |t| t.slope);
+    let rising = rising_sites(parent, sites, &parent.segments());
+    let positive: f64 = rising.iter().map(|(_, t)| t.slope).sum();
+    let denominator = total_slope.max(positive);
+    rising
+        .into_iter()
+        .map(|(s, t)| {
+            let share = share(t.slope, denominator);
+            (s, t, share)
+        })
+        .filter(|(_, _, share)| *share >= MIN_SITE_SHARE)
+        .take(MAX_SITES)
+        .collect()
 }
 
 fn share(slope: f64, denominator: f64) -> f64 {

@@ -40,21 +40,13 @@ pub(super) fn estimate(
     // The rate: the limited series' own when it rises, else RSS's, else
     // the heap's (a leak the process's memory has not shown yet).
     let own = raw_trend(against).filter(|t| t.slope > 0.0);
-    let rate = own
-        .or_else(|| {
-            rss_a
-                .as_ref()
-                .ok()
-                .map(|a| a.whole.clone())
-                .filter(|t| t.slope > 0.0)
-        })
-        .or_else(|| {
-            heap_a
-                .as_ref()
-                .ok()
-                .map(|a| a.whole.clone())
-                .filter(|t| t.slope > 0.0)
-        });
+    let rising = |a: &Result<Assessment, TooFew>| {
+        a.as_ref()
+            .ok()
+            .map(|a| a.whole.clone())
+            .filter(|t| t.slope > 0.0)
+    };
+    let rate = own.or_else(|| rising(rss_a)).or_else(|| rising(heap_a));
     let Some(rate) = rate else {
         return Some(out);
     };

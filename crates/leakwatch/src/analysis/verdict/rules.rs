@@ -153,7 +153,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     }
 }
 
-pub(super) fn assess_series(s: &Series, th: &Thresholds) -> Result<Assessment, TooFew> {
+fn assess_series(s: &Series, th: &Thresholds) -> Result<Assessment, TooFew> {
     assess(&s.t, &s.y, &s.segments(), th)
 }
 
@@ -162,11 +162,16 @@ pub(super) fn raw_trend(s: &Series) -> Option<Trend> {
     stats::trend(&s.t, &s.y, &s.segments())
 }
 
+/// The assessed trend, or the raw one of a series too short to assess.
+fn reported_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<Trend> {
+    match a {
+        Ok(a) => Some(a.whole.clone()),
+        Err(_) => raw_trend(s),
+    }
+}
+
 fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTrend> {
-    let trend = match a {
-        Ok(a) => a.whole.clone(),
-        Err(_) => raw_trend(s)?,
-    };
+    let trend = reported_trend(s, a)?;
     Some(MemoryTrend {
         first_bytes: s.first()? as u64,
         last_bytes: s.last()? as u64,
@@ -179,10 +184,7 @@ fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTren
 }
 
 fn goroutine_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<GoroutineTrend> {
-    let trend = match a {
-        Ok(a) => a.whole.clone(),
-        Err(_) => raw_trend(s)?,
-    };
+    let trend = reported_trend(s, a)?;
     Some(GoroutineTrend {
         first: s.first()? as u64,
         last: s.last()? as u64,
