@@ -328,22 +328,6 @@ pub enum Event {
     Unknown,
 }
 
-impl Event {
-    /// The `kind` tag as written.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::TargetExit { .. } => "target_exit",
-            Event::Restart { .. } => "restart",
-            Event::OomKill { .. } => "oom_kill",
-            Event::ScrapeError { .. } => "scrape_error",
-            Event::EndpointUnavailable { .. } => "endpoint_unavailable",
-            Event::Signal { .. } => "signal",
-            Event::End { .. } => "end",
-            Event::Unknown => "unknown",
-        }
-    }
-}
-
 /// Which profile a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

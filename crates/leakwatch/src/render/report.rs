@@ -16,6 +16,7 @@ use super::memory_plot::{
 };
 use super::{sparkline::sparkline, write_output, Exporter, Html, Png, Svg};
 use crate::analysis::series::Series;
+use crate::analysis::verdict::{LimitSource, VerdictEventKind};
 use crate::analysis::{stats, Observations, Verdict};
 use crate::recording::Recording;
 use crate::units::{format_bytes, format_bytes_f64, format_duration};
@@ -109,13 +110,13 @@ pub fn memory_plot(rec: &Recording, obs: &Observations, v: &Verdict) -> MemoryPl
     ];
     let limit = v.limit.as_ref().map(|l| Limit {
         bytes: l.bytes as f64,
-        source: l.source.to_owned(),
+        source: l.source.to_string(),
     });
     // The line is fitted to the series the limit applies to, and pinned at
     // its last value as the verdict's time-to-limit is, so the chart's
     // crossing and the summary's figure agree.
     let (of, against) = match &v.limit {
-        Some(l) if l.source == "cgroup" && obs.cgroup.len() >= 3 => {
+        Some(l) if l.source == LimitSource::Cgroup && obs.cgroup.len() >= 3 => {
             (SeriesKind::Cgroup, &obs.cgroup)
         }
         _ => (SeriesKind::Rss, &obs.rss),
@@ -125,9 +126,9 @@ pub fn memory_plot(rec: &Recording, obs: &Observations, v: &Verdict) -> MemoryPl
         .events
         .iter()
         .filter_map(|e| {
-            let kind = match e.kind.as_str() {
-                "restart" => PlotEventKind::Restart,
-                "oom_kill" => PlotEventKind::OomKill,
+            let kind = match e.kind {
+                VerdictEventKind::Restart => PlotEventKind::Restart,
+                VerdictEventKind::OomKill => PlotEventKind::OomKill,
                 _ => return None,
             };
             Some(PlotEvent {
@@ -326,7 +327,7 @@ pub fn report_without_evidence(
             .iter()
             .map(|e| EventRow {
                 time: e.time.to_string(),
-                kind: e.kind.clone(),
+                kind: e.kind.to_string(),
                 detail: e.detail.clone(),
             })
             .collect(),

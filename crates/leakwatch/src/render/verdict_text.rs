@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use leakwatch_profile::{aggregate, diff, Limits, Profile};
 
-use crate::analysis::verdict::{Decision, LeakKind, Limit, MemoryTrend, Verdict};
+use crate::analysis::verdict::{
+    Decision, LeakKind, Limit, LimitSource, MemoryTrend, Verdict, VerdictEventKind,
+};
 use crate::render::table;
 use crate::units::{format_bytes, format_bytes_f64, format_duration};
 
@@ -119,10 +121,14 @@ pub fn render(v: &Verdict, rss: &[f64], diff: Option<&str>, color: bool) -> Stri
     let shown: Vec<_> = v
         .events
         .iter()
-        .filter(|e| e.kind != "scrape_error")
+        .filter(|e| e.kind != VerdictEventKind::ScrapeError)
         .take(10)
         .collect();
-    let scrape_errors = v.events.iter().filter(|e| e.kind == "scrape_error").count();
+    let scrape_errors = v
+        .events
+        .iter()
+        .filter(|e| e.kind == VerdictEventKind::ScrapeError)
+        .count();
     for e in shown {
         let _ = writeln!(out, "  {}  {}: {}", e.time, e.kind, e.detail);
     }
@@ -174,7 +180,7 @@ fn p_value(p: f64) -> String {
 }
 
 fn limit_line(l: &Limit) -> String {
-    let source = if l.source == "cgroup" {
+    let source = if l.source == LimitSource::Cgroup {
         "cgroup memory.max"
     } else {
         "--limit"

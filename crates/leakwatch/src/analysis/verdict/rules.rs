@@ -1,0 +1,233 @@
+//! The decision rules: which series grow, what kind of leak that makes,
+//! whether there is enough data to say, and when a heap leak is only the
+//! goroutine leak's shadow. Fills the [`Verdict`] from the parts the
+//! sibling modules compute.
+
+use super::summary::{self, Facts};
+use super::{events, growing_sites, limit, sawtooth};
+use super::{Decision, GoroutineTrend, HeapTrend, LeakKind, MemoryTrend, Verdict, SCHEMA};
+use crate::analysis::growth::{assess, Assessment, Thresholds, TooFew};
+use crate::analysis::series::{Observations, Series};
+use crate::analysis::sites::is_runtime_frame;
+use crate::analysis::stats::{self, Trend};
+
+/// RSS growth is "native" when at least this fraction of it is not
+/// explained by what Go's runtime accounts for.
+const NATIVE_UNEXPLAINED: f64 = 0.5;
+/// Unexplained RSS growth over the window must reach this many bytes: RSS
+/// moves by a few MiB as a process warms up (allocator arenas, thread
+/// stacks) in ways no profile accounts for, so the bar is higher than the
+/// heap's.
+const NATIVE_MIN_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
+/// Without the runtime's statistics, Go's heap may grow to this multiple of
+/// the live heap before a collection (GOGC=100), so RSS growth up to this
+/// multiple of the heap's growth counts as explained.
+const HEAP_TO_RSS: f64 = 2.0;
+/// Bytes of memory a goroutine costs outside the heap profile (its minimum
+/// stack plus bookkeeping), for explaining RSS growth without MemStats.
+const GOROUTINE_BYTES: f64 = 8192.0;
+
+/// Settings of [`decide`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Options {
+    /// `--limit`, overriding the cgroup's.
+    pub limit: Option<u64>,
+}
+
+/// Decides from `obs`.
+pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
+    let rss_a = assess_series(&obs.rss, &Thresholds::BYTES);
+    let heap_a = assess_series(obs.heap_signal(), &Thresholds::BYTES);
+    let gr_a = assess_series(&obs.goroutines, &Thresholds::COUNT);
+    let have_profiles = !obs.heap.is_empty();
+
+    let heap_growing = heap_a.as_ref().is_ok_and(Assessment::growing);
+    let gr_growing = gr_a.as_ref().is_ok_and(Assessment::growing);
+    let rss_growing = rss_a.as_ref().is_ok_and(Assessment::growing);
+
+    let native = match &rss_a {
+        Ok(r) if rss_growing && have_profiles => {
+            unexplained_rss(obs, r, heap_a.as_ref().ok(), gr_growing)
+        }
+        _ => None,
+    };
+
+    let mut kind = Vec::new();
+    if heap_growing {
+        kind.push(LeakKind::Heap);
+    }
+    if gr_growing {
+        kind.push(LeakKind::Goroutines);
+    }
+    if native.is_some() {
+        kind.push(LeakKind::Native);
+    }
+    if rss_growing && !have_profiles && obs.goroutines.is_empty() {
+        kind.push(LeakKind::Rss);
+    }
+
+    // The primary signal decides whether there is enough data: the heap when
+    // profiles exist, else RSS.
+    let primary: Result<&Assessment, TooFew> = if have_profiles {
+        heap_a.as_ref().map_err(|e| *e)
+    } else {
+        rss_a.as_ref().map_err(|e| *e)
+    };
+    let verdict = if !kind.is_empty() && primary.is_ok() {
+        Decision::Leak
+    } else if primary.is_ok() {
+        Decision::NoLeak
+    } else {
+        Decision::Inconclusive
+    };
+    if verdict != Decision::Leak {
+        kind.clear();
+    }
+
+    let mut sites = if kind.contains(&LeakKind::Heap) {
+        growing_sites::heap(&obs.heap_site_points, &obs.heap_sites)
+    } else {
+        Vec::new()
+    };
+    let goroutine_sites = if kind.contains(&LeakKind::Goroutines) {
+        growing_sites::goroutines(&obs.goroutine_site_points, &obs.goroutine_sites)
+    } else {
+        Vec::new()
+    };
+
+    // Leaked goroutines take heap with them (their `g` structures are
+    // allocated in runtime.malg, and whatever they hold). When most of the
+    // heap growth is at runtime frames or at the goroutines' own sites, the
+    // heap is not a second leak but the same one.
+    let mut heap_follows_goroutines = false;
+    if kind.contains(&LeakKind::Heap) && kind.contains(&LeakKind::Goroutines) {
+        let explained: f64 = sites
+            .iter()
+            .filter(|s| {
+                is_runtime_frame(&s.function)
+                    || goroutine_sites.iter().any(|g| g.function == s.function)
+            })
+            .map(|s| s.share)
+            .sum();
+        if explained >= 0.5 {
+            kind.retain(|k| *k != LeakKind::Heap);
+            sites.clear();
+            heap_follows_goroutines = true;
+        }
+    }
+
+    let limit = limit::estimate(obs, opts, verdict, &rss_a, &heap_a);
+    let sawtooth = sawtooth::detect(obs);
+    let events = events::of_window(obs, sawtooth.as_ref());
+
+    let facts = Facts {
+        obs,
+        rss_a: &rss_a,
+        heap_a: &heap_a,
+        gr_a: &gr_a,
+        native,
+        sites: &sites,
+        goroutine_sites: &goroutine_sites,
+        limit: limit.as_ref(),
+        sawtooth: sawtooth.as_ref(),
+        heap_follows_goroutines,
+    };
+    let summary = summary::paragraph(verdict, &kind, &facts);
+
+    Verdict {
+        schema: SCHEMA,
+        verdict,
+        kind,
+        summary,
+        window: obs.window.clone(),
+        rss: memory_trend(&obs.rss, &rss_a),
+        heap: memory_trend(obs.heap_signal(), &heap_a).map(|trend| HeapTrend {
+            sample_type: "inuse_space",
+            trend,
+        }),
+        goroutines: goroutine_trend(&obs.goroutines, &gr_a),
+        limit,
+        sites,
+        goroutine_sites,
+        events,
+    }
+}
+
+fn assess_series(s: &Series, th: &Thresholds) -> Result<Assessment, TooFew> {
+    assess(&s.t, &s.y, &s.segments(), th)
+}
+
+/// The trend of a series too short to assess, still worth reporting.
+pub(super) fn raw_trend(s: &Series) -> Option<Trend> {
+    stats::trend(&s.t, &s.y, &s.segments())
+}
+
+/// The assessed trend, or the raw one of a series too short to assess.
+fn reported_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<Trend> {
+    match a {
+        Ok(a) => Some(a.whole.clone()),
+        Err(_) => raw_trend(s),
+    }
+}
+
+fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTrend> {
+    let trend = reported_trend(s, a)?;
+    Some(MemoryTrend {
+        first_bytes: s.first()? as u64,
+        last_bytes: s.last()? as u64,
+        slope_bytes_per_hour: trend.slope * 3600.0,
+        slope_low: trend.slope_low * 3600.0,
+        slope_high: trend.slope_high * 3600.0,
+        p_value: trend.p_value,
+        growing: a.as_ref().is_ok_and(Assessment::growing),
+    })
+}
+
+fn goroutine_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<GoroutineTrend> {
+    let trend = reported_trend(s, a)?;
+    Some(GoroutineTrend {
+        first: s.first()? as u64,
+        last: s.last()? as u64,
+        slope_per_hour: trend.slope * 3600.0,
+        p_value: trend.p_value,
+        growing: a.as_ref().is_ok_and(Assessment::growing),
+    })
+}
+
+/// How much of the RSS growth (bytes per second) nothing Go accounts for
+/// explains, when that is most of it; `None` when Go explains the growth.
+fn unexplained_rss(
+    obs: &Observations,
+    rss: &Assessment,
+    heap: Option<&Assessment>,
+    goroutines_grow: bool,
+) -> Option<f64> {
+    // Anonymous memory is what malloc and Go's heap take; the file-backed
+    // part of RSS is the binary and libraries being paged in, which grows
+    // as code paths are first run and says nothing about leaks.
+    let anon = (obs.rss_anon.len() >= Thresholds::BYTES.min_points)
+        .then(|| raw_trend(&obs.rss_anon))
+        .flatten();
+    let rss_slope = anon.map_or(rss.whole.slope, |a| a.slope);
+    // The runtime's own accounting is the better witness: it covers the
+    // heap with its garbage, stacks and runtime structures.
+    let explained = match raw_trend(&obs.go_mapped) {
+        Some(go) if obs.go_mapped.len() >= Thresholds::BYTES.min_points => go.slope.max(0.0),
+        _ => {
+            let heap_slope = heap.map_or(0.0, |h| h.whole.slope.max(0.0));
+            let stacks = if goroutines_grow {
+                raw_trend(&obs.goroutines).map_or(0.0, |g| g.slope.max(0.0) * GOROUTINE_BYTES)
+            } else {
+                0.0
+            };
+            HEAP_TO_RSS * heap_slope + stacks
+        }
+    };
+    let unexplained = rss_slope - explained;
+    let material = unexplained * rss.span;
+    let th = Thresholds::BYTES;
+    (unexplained >= NATIVE_UNEXPLAINED * rss_slope
+        && material >= NATIVE_MIN_BYTES
+        && material >= th.min_relative_change * rss.level)
+        .then_some(unexplained)
+}
