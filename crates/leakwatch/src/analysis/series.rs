@@ -107,6 +107,9 @@ pub struct Lifetime {
 pub struct Observations {
     /// The span and evidence counts.
     pub window: Window,
+    /// Whether the recording is finished (it has its `end` event); a verdict
+    /// on an unfinished one is interim.
+    pub complete: bool,
     /// `VmRSS`, bytes.
     pub rss: Series,
     /// `RssAnon`, bytes: RSS without the file-backed pages.
@@ -225,6 +228,7 @@ pub fn observe(rec: &Recording) -> Observations {
 
     Observations {
         window,
+        complete: rec.is_complete(),
         rss,
         rss_anon,
         cgroup,

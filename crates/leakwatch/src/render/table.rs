@@ -284,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn json_shape_matches_the_guide() {
+    fn json_shape_is_the_documented_one() {
         let j: serde_json::Value = serde_json::from_str(&json(&table(), Some(1))).unwrap();
         assert_eq!(
             j,

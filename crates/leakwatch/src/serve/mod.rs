@@ -171,10 +171,14 @@ pub fn route(request: &Request, analyst: &Analyst) -> Response {
         "/" => Response::ok("text/html; charset=utf-8", page::PAGE),
         "/live.js" => Response::ok("text/javascript; charset=utf-8", page::SCRIPT),
         "/live.css" => Response::ok("text/css; charset=utf-8", page::style()),
-        "/api/verdict" => Response::ok(
-            "application/json",
-            analyst.latest().verdict_json.clone().into_bytes(),
-        ),
+        "/api/verdict" => {
+            let latest = analyst.latest();
+            if latest.verdict_json.is_empty() {
+                Response::error(503, "no verdict yet: the watch has not recorded anything")
+            } else {
+                Response::ok("application/json", latest.verdict_json.clone().into_bytes())
+            }
+        }
         "/api/view" => Response::ok(
             "text/html; charset=utf-8",
             analyst.latest().view_html.clone().into_bytes(),

@@ -114,7 +114,9 @@ fn the_page_shows_a_leak_forming_live_and_names_the_site() {
          return s.startsWith('watching') ? s : null",
     );
     assert!(
-        early.as_str().is_some_and(|s| s.contains("inconclusive") && s.contains("interim")),
+        early
+            .as_str()
+            .is_some_and(|s| s.contains("inconclusive") && s.contains("interim")),
         "early state: {early}"
     );
     assert!(
@@ -131,7 +133,9 @@ fn the_page_shows_a_leak_forming_live_and_names_the_site() {
     assert!(n2 > n1, "the sample count did not grow: {n1} → {n2}");
     assert!(chart2 != chart1, "the chart did not change in 5 s");
     assert_eq!(
-        browser.eval("return window.__leakwatchMarker === undefined ? null : window.__leakwatchMarker"),
+        browser.eval(
+            "return window.__leakwatchMarker === undefined ? null : window.__leakwatchMarker"
+        ),
         Value::from(42),
         "the page was reloaded"
     );
@@ -139,8 +143,14 @@ fn the_page_shows_a_leak_forming_live_and_names_the_site() {
     let state = final_state(&browser, Duration::from_secs(60));
     assert_eq!(state, "watch ended: leak", "final state");
     let view = text_of(&browser, "view");
-    assert!(view.contains("main.newEntry"), "the site is not named: {view}");
-    assert!(!view.contains("interim"), "the final verdict is marked interim");
+    assert!(
+        view.contains("main.newEntry"),
+        "the site is not named: {view}"
+    );
+    assert!(
+        !view.contains("interim"),
+        "the final verdict is marked interim"
+    );
     browser.screenshot(&artifact("live-leak.png"));
     let errors = browser.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:#?}");

@@ -61,6 +61,10 @@ pub struct Verdict {
     pub schema: &'static str,
     /// The decision.
     pub verdict: Decision,
+    /// Whether the window is still open (the watch runs, or was killed
+    /// before it could end): the verdict covers what was recorded so far
+    /// and may change.
+    pub interim: bool,
     /// What leaks (empty unless `verdict` is `leak`).
     pub kind: Vec<LeakKind>,
     /// One paragraph for people.

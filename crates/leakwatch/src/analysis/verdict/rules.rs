@@ -137,6 +137,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     Verdict {
         schema: SCHEMA,
         verdict,
+        interim: !obs.complete,
         kind,
         summary,
         window: obs.window.clone(),

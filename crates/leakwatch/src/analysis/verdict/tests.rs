@@ -27,6 +27,7 @@ fn wobble(t: f64) -> f64 {
 fn obs(rss: Series, heap: Series, goroutines: Series) -> Observations {
     let end = rss.t.last().copied().unwrap_or(0.0);
     Observations {
+        complete: true,
         window: Window {
             start: Timestamp::default(),
             end: Timestamp(std::time::UNIX_EPOCH + Duration::from_secs_f64(end)),

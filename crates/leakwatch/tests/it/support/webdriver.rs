@@ -158,9 +158,7 @@ impl Browser {
             .write_all(request.as_bytes())
             .map_err(|e| e.to_string())?;
         let mut answer = Vec::new();
-        stream
-            .read_to_end(&mut answer)
-            .map_err(|e| e.to_string())?;
+        stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
         let answer = String::from_utf8_lossy(&answer);
         let (_, json) = answer
             .split_once("\r\n\r\n")
@@ -206,7 +204,13 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 #[test]
 fn base64_matches_the_rfc_4648_vectors() {
-    for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+    for (plain, encoded) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foobar", "Zm9vYmFy"),
+    ] {
         assert_eq!(base64_decode(encoded), plain.as_bytes());
     }
 }
