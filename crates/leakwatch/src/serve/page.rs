@@ -15,6 +15,7 @@ pub const PAGE: &str = r#"<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>leakwatch live</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/live.css">
 <script src="/live.js" defer></script>
 </head>

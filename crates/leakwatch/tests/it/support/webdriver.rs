@@ -10,7 +10,7 @@
 //! let errors = browser.console_errors();
 //! ```
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -157,13 +157,30 @@ impl Browser {
         stream
             .write_all(request.as_bytes())
             .map_err(|e| e.to_string())?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
-        let answer = String::from_utf8_lossy(&answer);
-        let (_, json) = answer
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| format!("no HTTP body in {answer:?}"))?;
-        serde_json::from_str(json).map_err(|e| format!("{e} in {json:?}"))
+        // chromedriver keeps the connection open after its answer whatever
+        // the request says, so the body is read by its Content-Length.
+        let mut reader = BufReader::new(stream);
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("the connection closed in the answer's head".into());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse::<usize>().ok();
+                }
+            }
+        }
+        let length = length.ok_or("an answer without Content-Length")?;
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+        let json = String::from_utf8_lossy(&body);
+        serde_json::from_str(&json).map_err(|e| format!("{e} in {json:?}"))
     }
 }
 
