@@ -23,6 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::http::{self, Response};
 use support::scenario::{self, Service};
 
 // ---------------------------------------------------------------- helpers
@@ -1037,70 +1038,6 @@ fn growth_after_warm_up_kib(rss_kib: &[u64], warm_up: f64) -> i64 {
     *rss_kib.last().unwrap() as i64 - warm as i64
 }
 
-/// Serves fixed heap and goroutine profiles (Connection: close, like the
-/// misbehaving endpoint), so that the watcher's inputs do not change over
-/// the soak.
-fn serve_static_profiles(heap: Vec<u8>, goroutine: Vec<u8>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let heap = Arc::new(heap);
-    let goroutine = Arc::new(goroutine);
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let (heap, goroutine) = (heap.clone(), goroutine.clone());
-            thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&req)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
-                let target = line.split(' ').nth(1).unwrap_or("");
-                let body: &[u8] =
-                    if target.starts_with("/debug/pprof/heap") && target.contains("gc=1") {
-                        &heap
-                    } else if target.starts_with("/debug/pprof/goroutine") {
-                        &goroutine
-                    } else {
-                        let _ = conn.write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                        return;
-                    };
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn
-                    .write_all(head.as_bytes())
-                    .and_then(|_| conn.write_all(body));
-            });
-        }
-    });
-    url
-}
-
-/// A plain HTTP/1.0 GET; the body.
-fn http_get(url: &str) -> Vec<u8> {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut conn = TcpStream::connect(host).unwrap();
-    write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
-    let mut resp = Vec::new();
-    conn.read_to_end(&mut resp).unwrap();
-    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    assert!(resp.starts_with(b"HTTP/1.0 200") || resp.starts_with(b"HTTP/1.1 200"));
-    resp[split + 4..].to_vec()
-}
-
 /// The soak in two parts. Against the real Go service, whose profiles grow
 /// for minutes (its heap profile accumulates new stacks of its own pprof
 /// handlers), the watcher's RSS follows the size of what it decodes and may
@@ -1115,10 +1052,15 @@ fn soak_both(secs: u64) -> (SoakFigures, SoakFigures) {
         "watcher RSS grew by more than 2 MiB against the live service: {:?}",
         live.rss_kib
     );
-    let heap = http_get(&format!("{}/debug/pprof/heap?gc=1", svc.url));
-    let goroutine = http_get(&format!("{}/debug/pprof/goroutine", svc.url));
-    let url = serve_static_profiles(heap, goroutine);
-    let fixed = soak(svc.pid, &url, secs);
+    let heap = http::get(&format!("{}/debug/pprof/heap?gc=1", svc.url));
+    let goroutine = http::get(&format!("{}/debug/pprof/goroutine", svc.url));
+    // Only what the live service served, and nothing else (its runtime
+    // statistics are 404), so that the watcher's inputs never change.
+    let fixed_server = http::Server::builder()
+        .respond("/debug/pprof/heap?gc=1", Response::ok(heap))
+        .respond("/debug/pprof/goroutine", Response::ok(goroutine))
+        .start();
+    let fixed = soak(svc.pid, &fixed_server.url, secs);
     let growth = growth_after_warm_up_kib(&fixed.rss_kib, 0.5);
     assert!(
         growth <= 256,
