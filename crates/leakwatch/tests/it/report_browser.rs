@@ -259,31 +259,16 @@ fn analyze_html(rec: &Path, html: &Path, args: &[&str]) -> String {
 fn the_report_of_a_leaking_go_service_renders_in_headless_chromium() {
     let scratch = support::scratch();
     let rec = scratch.path().join("rec");
-    let port = support::scenario::free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let bin = support::scenario::binary();
-    support::run_ok(support::leakwatch().args([
-        "watch",
-        "--interval",
-        "100ms",
-        "--profile-interval",
-        "500ms",
-        "--duration",
-        "4s",
-        "--quiet",
-        "--pprof",
-        &format!("http://{addr}"),
-        "--out",
-        rec.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "-mode",
-        "mapcache",
-        "-rate",
-        "4000",
-        "-addr",
-        &addr,
-    ]));
+    support::run_ok(
+        support::leakwatch()
+            .args(["watch", "--quiet", "--out", rec.to_str().unwrap()])
+            .args(["--interval", "100ms", "--profile-interval", "500ms"])
+            .args(["--duration", "4s"])
+            .args(support::scenario::spawn_args(
+                "mapcache",
+                &["-rate", "4000"],
+            )),
+    );
     let report = scratch.path().join("report.html");
     let dir = scratch.path();
     let (plot, png, flame) = (dir.join("m.svg"), dir.join("m.png"), dir.join("f.svg"));
@@ -364,31 +349,17 @@ fn the_report_of_a_leaking_go_service_renders_in_headless_chromium() {
 fn a_goroutine_leak_gets_its_chart_and_its_growing_stacks() {
     let scratch = support::scratch();
     let rec = scratch.path().join("rec");
-    let addr = format!("127.0.0.1:{}", support::scenario::free_port());
-    let bin = support::scenario::binary();
     // 25 profile rounds: enough for a verdict rather than "inconclusive".
-    support::run_ok(support::leakwatch().args([
-        "watch",
-        "--interval",
-        "100ms",
-        "--profile-interval",
-        "200ms",
-        "--duration",
-        "5s",
-        "--quiet",
-        "--pprof",
-        &format!("http://{addr}"),
-        "--out",
-        rec.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "-mode",
-        "goroutines",
-        "-rate",
-        "400",
-        "-addr",
-        &addr,
-    ]));
+    support::run_ok(
+        support::leakwatch()
+            .args(["watch", "--quiet", "--out", rec.to_str().unwrap()])
+            .args(["--interval", "100ms", "--profile-interval", "200ms"])
+            .args(["--duration", "5s"])
+            .args(support::scenario::spawn_args(
+                "goroutines",
+                &["-rate", "400"],
+            )),
+    );
     let report = scratch.path().join("report.html");
     let verdict: Value = serde_json::from_str(&analyze_html(&rec, &report, &["--json"])).unwrap();
     assert_eq!(verdict["goroutines"]["growing"], true, "{verdict:#}");

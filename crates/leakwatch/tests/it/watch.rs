@@ -12,6 +12,7 @@
 use crate::support;
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -150,7 +151,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(args: &[&str]) -> Watcher {
+    fn start<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Watcher {
         let child = support::leakwatch()
             .arg("watch")
             .args(args)
@@ -210,31 +211,13 @@ fn out_dir(scratch: &Path) -> PathBuf {
 fn a_spawned_leaking_service_is_recorded_with_growing_rss_and_decodable_profiles() {
     let scratch = support::scratch();
     let dir = out_dir(scratch.path());
-    let port = scenario::free_port();
-    let bin = scenario::binary();
-    let addr = format!("127.0.0.1:{port}");
-    support::run_ok(support::leakwatch().args([
-        "watch",
-        "--interval",
-        "100ms",
-        "--profile-interval",
-        "500ms",
-        "--duration",
-        "3s",
-        "--quiet",
-        "--pprof",
-        &format!("http://{addr}"),
-        "--out",
-        dir.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "-mode",
-        "mapcache",
-        "-rate",
-        "4000",
-        "-addr",
-        &addr,
-    ]));
+    support::run_ok(
+        support::leakwatch()
+            .args(["watch", "--quiet", "--out", dir.to_str().unwrap()])
+            .args(["--interval", "100ms", "--profile-interval", "500ms"])
+            .args(["--duration", "3s"])
+            .args(scenario::spawn_args("mapcache", &["-rate", "4000"])),
+    );
 
     let m = meta(&dir);
     assert_eq!(m["format"], "leakwatch.recording/1");
@@ -600,29 +583,37 @@ fn a_connection_refused_endpoint_is_an_event_too() {
     assert!(samples(&dir).len() >= 5);
 }
 
+/// A watcher sampling every 50 ms the idle scenario service it spawned,
+/// with `flags` too, once it has written `wanted` samples.
+fn watching_idle(dir: &Path, flags: &[&str], wanted: usize) -> Watcher {
+    let bin = scenario::binary();
+    let head = ["--interval", "50ms", "--out", dir.to_str().unwrap()];
+    let command = ["--", bin.to_str().unwrap(), "-mode", "idle"];
+    let watcher = Watcher::start(head.iter().chain(flags).chain(&command));
+    wait_until("a few samples", Duration::from_secs(20), || {
+        samples(dir).len() >= wanted
+    });
+    watcher
+}
+
 #[test]
 fn a_watcher_killed_with_sigkill_leaves_a_readable_recording_and_no_child() {
     let scratch = support::scratch();
     let dir = out_dir(scratch.path());
-    let port = scenario::free_port();
-    let bin = scenario::binary();
-    let addr = format!("127.0.0.1:{port}");
-    let watcher = Watcher::start(&[
+    let flags = [
         "--interval",
         "20ms",
         "--profile-interval",
         "200ms",
-        "--pprof",
-        &format!("http://{addr}"),
         "--out",
         dir.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "-mode",
-        "mapcache",
-        "-addr",
-        &addr,
-    ]);
+    ];
+    let watcher = Watcher::start(
+        flags
+            .iter()
+            .map(|f| f.to_string())
+            .chain(scenario::spawn_args("mapcache", &[])),
+    );
     wait_until("samples and profiles", Duration::from_secs(20), || {
         samples(&dir).len() >= 20 && listed_profiles(&dir, "heap").len() >= 2
     });
@@ -671,22 +662,7 @@ fn a_watcher_killed_with_sigkill_leaves_a_readable_recording_and_no_child() {
 fn a_target_killed_mid_run_ends_the_watch_with_its_signal() {
     let scratch = support::scratch();
     let dir = out_dir(scratch.path());
-    let bin = scenario::binary();
-    let watcher = Watcher::start(&[
-        "--interval",
-        "50ms",
-        "--duration",
-        "60s",
-        "--out",
-        dir.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "-mode",
-        "idle",
-    ]);
-    wait_until("a few samples", Duration::from_secs(20), || {
-        samples(&dir).len() >= 5
-    });
+    let watcher = watching_idle(&dir, &["--duration", "60s"], 5);
     let pid = meta(&dir)["target"]["pid"].as_u64().unwrap() as i32;
     // SAFETY: kill(2) on the service the watcher spawned.
     unsafe {
@@ -851,20 +827,7 @@ fn sigint_and_sigterm_end_the_watch_cleanly_and_reach_the_child() {
     for (sig, reason) in [(libc::SIGINT, "interrupted"), (libc::SIGTERM, "terminated")] {
         let scratch = support::scratch();
         let dir = out_dir(scratch.path());
-        let bin = scenario::binary();
-        let watcher = Watcher::start(&[
-            "--interval",
-            "50ms",
-            "--out",
-            dir.to_str().unwrap(),
-            "--",
-            bin.to_str().unwrap(),
-            "-mode",
-            "idle",
-        ]);
-        wait_until("a few samples", Duration::from_secs(20), || {
-            samples(&dir).len() >= 3
-        });
+        let watcher = watching_idle(&dir, &[], 3);
         let pid = meta(&dir)["target"]["pid"].as_u64().unwrap() as u32;
         watcher.signal(sig);
         let (status, stderr) = watcher.wait(Duration::from_secs(10));
@@ -965,7 +928,7 @@ fn soak(pid: u32, pprof: &str, secs: u64) -> SoakFigures {
     let scratch = support::scratch();
     let dir = out_dir(scratch.path());
     let duration = format!("{secs}s");
-    let watcher = Watcher::start(&[
+    let watcher = Watcher::start([
         "--pid",
         &pid.to_string(),
         "--pprof",
