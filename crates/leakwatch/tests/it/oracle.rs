@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use support::http::{self, Response};
 use support::pprof::{self, TopReport, TopRow};
 use support::{leakwatch, run_err, run_ok};
 
@@ -294,43 +295,18 @@ fn diff_refuses_incompatible_profiles_naming_both() {
     assert!(stderr.contains("goroutine/count"), "{stderr}");
 }
 
-/// Serves `bodies` over real HTTP on loopback, one per request, in order
-/// (the last one again once they run out). Returns the base URL.
-fn serve(bodies: Vec<Vec<u8>>) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/debug/pprof/heap", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for (i, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { return };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let body = &bodies[i.min(bodies.len() - 1)];
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body);
-        }
-    });
-    url
-}
-
 #[test]
 fn top_and_diff_read_urls() {
     let p = Profiles::get();
     let (base, new) = (p.path("heap1.pb.gz"), p.path("heap2.pb.gz"));
-    let url = serve(vec![
-        std::fs::read(&base).unwrap(),
-        std::fs::read(&new).unwrap(),
-    ]);
+    // One body per request, in order, the last one again once they run out.
+    let bodies = [std::fs::read(&base).unwrap(), std::fs::read(&new).unwrap()];
+    let server = http::Server::builder()
+        .handle("/debug/pprof/heap", move |req| {
+            Response::ok(bodies[(req.hit - 1).min(bodies.len() - 1)].clone())
+        })
+        .start();
+    let url = format!("{}/debug/pprof/heap", server.url);
     // diff URL --wait fetches twice: heap1, then heap2.
     let (from_url, doc) = leakwatch_json(&["diff", &url, "--wait", "100ms"]);
     let (from_files, files_doc) = leakwatch_json(&["diff", &base, &new]);
@@ -342,14 +318,14 @@ fn top_and_diff_read_urls() {
     assert_eq!(top_url, top_file);
 
     // A URL nobody listens on: the error names it.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/debug/pprof/heap", l.local_addr().unwrap())
-    };
+    let dead = format!(
+        "http://127.0.0.1:{}/debug/pprof/heap",
+        support::scenario::free_port()
+    );
     let out = run_err(leakwatch().args(["top", &dead]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("fetching {dead}")), "{stderr}");
     // --wait needs a URL.
     let out = run_err(leakwatch().args(["diff", &base, "--wait", "1s"]));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--wait needs an http(s) URL"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--wait needs an http:// URL"));
 }

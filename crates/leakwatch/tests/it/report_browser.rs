@@ -5,7 +5,7 @@
 //! Two recordings: the Go scenario service leaking for a few seconds (the
 //! report a user sees; its screenshot is kept as
 //! `target/test-artifacts/report.png`), and a `sleep` whose "pprof
-//! endpoint" is a tiny HTTP server in this test serving profiles whose
+//! endpoint" is the shared loopback test server serving profiles whose
 //! function names are markup, which must come out as text.
 //!
 //! Chromium is checked three ways: its log must hold no console message at
@@ -17,17 +17,15 @@
 
 use crate::support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use leakwatch_profile::{encode_gzip, Profile, ProfileBuilder};
 use serde_json::Value;
+use support::http::{self, Response};
 
 const EVIL: &str = "<script>alert(1)</script>";
 
@@ -261,31 +259,16 @@ fn analyze_html(rec: &Path, html: &Path, args: &[&str]) -> String {
 fn the_report_of_a_leaking_go_service_renders_in_headless_chromium() {
     let scratch = support::scratch();
     let rec = scratch.path().join("rec");
-    let port = support::scenario::free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let bin = support::scenario::binary();
-    support::run_ok(support::leakwatch().args([
-        "watch",
-        "--interval",
-        "100ms",
-        "--profile-interval",
-        "500ms",
-        "--duration",
-        "4s",
-        "--quiet",
-        "--pprof",
-        &format!("http://{addr}"),
-        "--out",
-        rec.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "-mode",
-        "mapcache",
-        "-rate",
-        "4000",
-        "-addr",
-        &addr,
-    ]));
+    support::run_ok(
+        support::leakwatch()
+            .args(["watch", "--quiet", "--out", rec.to_str().unwrap()])
+            .args(["--interval", "100ms", "--profile-interval", "500ms"])
+            .args(["--duration", "4s"])
+            .args(support::scenario::spawn_args(
+                "mapcache",
+                &["-rate", "4000"],
+            )),
+    );
     let report = scratch.path().join("report.html");
     let dir = scratch.path();
     let (plot, png, flame) = (dir.join("m.svg"), dir.join("m.png"), dir.join("f.svg"));
@@ -366,31 +349,17 @@ fn the_report_of_a_leaking_go_service_renders_in_headless_chromium() {
 fn a_goroutine_leak_gets_its_chart_and_its_growing_stacks() {
     let scratch = support::scratch();
     let rec = scratch.path().join("rec");
-    let addr = format!("127.0.0.1:{}", support::scenario::free_port());
-    let bin = support::scenario::binary();
     // 25 profile rounds: enough for a verdict rather than "inconclusive".
-    support::run_ok(support::leakwatch().args([
-        "watch",
-        "--interval",
-        "100ms",
-        "--profile-interval",
-        "200ms",
-        "--duration",
-        "5s",
-        "--quiet",
-        "--pprof",
-        &format!("http://{addr}"),
-        "--out",
-        rec.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "-mode",
-        "goroutines",
-        "-rate",
-        "400",
-        "-addr",
-        &addr,
-    ]));
+    support::run_ok(
+        support::leakwatch()
+            .args(["watch", "--quiet", "--out", rec.to_str().unwrap()])
+            .args(["--interval", "100ms", "--profile-interval", "200ms"])
+            .args(["--duration", "5s"])
+            .args(support::scenario::spawn_args(
+                "goroutines",
+                &["-rate", "400"],
+            )),
+    );
     let report = scratch.path().join("report.html");
     let verdict: Value = serde_json::from_str(&analyze_html(&rec, &report, &["--json"])).unwrap();
     assert_eq!(verdict["goroutines"]["growing"], true, "{verdict:#}");
@@ -419,7 +388,7 @@ fn a_goroutine_leak_gets_its_chart_and_its_growing_stacks() {
 
 #[test]
 fn markup_in_served_function_names_is_shown_as_text() {
-    let server = ProfileServer::start();
+    let server = profile_server();
     let scratch = support::scratch();
     let rec = scratch.path().join("rec");
     support::run_ok(support::leakwatch().args([
@@ -440,7 +409,7 @@ fn markup_in_served_function_names_is_shown_as_text() {
         "30",
     ]));
     assert!(
-        server.heap_requests.load(Ordering::SeqCst) >= 2,
+        server.hits(HEAP) >= 2,
         "watch fetched fewer than two heap profiles"
     );
     let report = scratch.path().join("report.html");
@@ -479,85 +448,25 @@ fn markup_in_served_function_names_is_shown_as_text() {
 
 // ------------------------------------------------------------ a pprof endpoint
 
+/// The route of the heap profile (the one `watch` scrapes, whatever its
+/// query) on the endpoint of [`profile_server`].
+const HEAP: &str = "/debug/pprof/heap";
+
 /// A pprof endpoint on loopback serving a heap profile that grows by 1 MiB
 /// per request at a function called `<script>alert(1)</script>`, and a
 /// goroutine profile naming it too. `?debug=1` (runtime statistics) is 404,
 /// as for a non-Go service.
-struct ProfileServer {
-    url: String,
-    heap_requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl ProfileServer {
-    fn start() -> ProfileServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let heap_requests = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (count, halt) = (heap_requests.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            while !halt.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((conn, _)) => serve(conn, &count),
-                    Err(_) => thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        ProfileServer {
-            url,
-            heap_requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for ProfileServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(mut conn: TcpStream, heap_requests: &AtomicUsize) {
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    let target = head.split_whitespace().nth(1).unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let body = match path {
-        "/debug/pprof/heap" if !query.contains("debug=1") => {
-            let n = heap_requests.fetch_add(1, Ordering::SeqCst) as i64 + 1;
-            Some(encode_gzip(&heap_profile(n)))
-        }
-        "/debug/pprof/goroutine" => Some(encode_gzip(&goroutine_profile())),
-        _ => None,
-    };
-    let _ = match body {
-        Some(b) => conn
-            .write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    b.len()
-                )
-                .as_bytes(),
-            )
-            .and_then(|_| conn.write_all(&b)),
-        None => conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-    };
+fn profile_server() -> http::Server {
+    http::Server::builder()
+        .respond("/debug/pprof/heap?debug=1", Response::not_found())
+        .handle(HEAP, |req| {
+            Response::ok(encode_gzip(&heap_profile(req.hit as i64)))
+        })
+        .respond(
+            "/debug/pprof/goroutine",
+            Response::ok(encode_gzip(&goroutine_profile())),
+        )
+        .start()
 }
 
 /// A profile of `types` over `stacks` (leaf first, with values), in a

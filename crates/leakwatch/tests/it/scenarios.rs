@@ -292,20 +292,18 @@ fn analyze_text_names_the_site_and_the_diff() {
 fn sawtooth_of_restarts_is_reported_on_a_real_recording() {
     let scratch = support::scratch();
     let dir = scratch.path().join("rec");
-    // A fixed port: each restarted process must serve at the URL the watch
-    // was given.
-    let port = support::scenario::free_port();
-    let addr = format!("127.0.0.1:{port}");
+    // A fixed port (given to every start of the command): each restarted
+    // process must serve at the URL the watch was given.
     let mut cmd = support::leakwatch();
     cmd.args(["check", "--json", "--quiet", "--restart"])
         .args(["--interval", "500ms", "--profile-interval", "2s"])
-        .args(["--duration", "45s", "--pprof", &format!("http://{addr}")])
+        .args(["--duration", "45s"])
         .arg("--out")
         .arg(&dir)
-        .arg("--")
-        .arg(support::scenario::binary())
-        .args(["-mode", "mapcache", "-rate", "2000", "-addr", &addr])
-        .args(["-exit-after", "12s"]);
+        .args(support::scenario::spawn_args(
+            "mapcache",
+            &["-rate", "2000", "-exit-after", "12s"],
+        ));
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));

@@ -14,10 +14,13 @@
 //!   required: the README's test command installs `golang-go`).
 //! - [`pprof`]: runs `go tool pprof` with its temporary files and home kept
 //!   in a scratch directory, and parses its `-top` table.
+//! - [`http`]: a loopback HTTP server with configurable routes, stopped when
+//!   dropped, and a plain GET.
 
 // Each test target uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod pprof;
 pub mod scenario;
 pub mod webdriver;

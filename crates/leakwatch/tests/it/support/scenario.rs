@@ -56,6 +56,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The end of a `watch` (or `check`) command line that spawns the service
+/// in `mode` with `args` on a free loopback port and scrapes it there:
+/// `--pprof http://ADDR -- BINARY -mode MODE ARGS… -addr ADDR`. It ends
+/// with the command, so it goes after every other flag.
+pub fn spawn_args(mode: &str, args: &[&str]) -> Vec<String> {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let bin = binary();
+    let mut all: Vec<String> = vec![
+        "--pprof".into(),
+        format!("http://{addr}"),
+        "--".into(),
+        bin.to_str().expect("a UTF-8 path").into(),
+        "-mode".into(),
+        mode.into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.extend(["-addr".into(), addr]);
+    all
+}
+
 /// A running scenario service, killed when dropped.
 #[derive(Debug)]
 pub struct Service {
