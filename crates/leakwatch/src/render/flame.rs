@@ -1,6 +1,8 @@
 //! The differential flame graph: where two heap profiles differ, drawn with
 //! inferno. Widths come from the newer profile; a frame is red where it grew
 //! and blue where it shrank, as in Brendan Gregg's differential flame graphs.
+//! Roots are drawn on top (an icicle graph, as pprof and speedscope draw
+//! them).
 //!
 //! The stacks are the tables' stacks: pruned with the profile's
 //! `drop_frames`/`keep_frames` by the very functions `leakwatch top` and
@@ -101,6 +103,11 @@ impl Exporter<FlameDiff<'_>> for Svg {
             unit
         };
         opts.image_width = Some(WIDTH);
+        // Roots on top, as pprof's and speedscope's flame graphs draw them:
+        // the roots and the frames just above them are what a reader looks
+        // at first, and a thin but deep stack elsewhere must not push them
+        // below the fold of the report's page.
+        opts.direction = inferno::flamegraph::Direction::Inverted;
         opts.font_type = "sans-serif".into();
         // Colours of a differential graph come from the deltas; this only
         // keeps anything else inferno colours from depending on chance.
