@@ -110,7 +110,7 @@ fn names_a_function_in_a_position_independent_mapping() {
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     let frames = names(&p);
     let (name, file, line) = frames.last().unwrap();
-    assert_eq!(name, "symbolize::marker_function");
+    assert_eq!(name, "it::symbolize::marker_function");
     assert!(
         file.ends_with("crates/profile/tests/it/symbolize.rs"),
         "{file}"
@@ -131,7 +131,7 @@ fn names_from_the_mapping_path_when_no_binary_is_given() {
     assert!(path.is_absolute());
     let report = symbolize::symbolize(&mut p, None);
     assert_eq!(report.symbolized, 1, "{report:?}");
-    assert_eq!(names(&p).last().unwrap().0, "symbolize::marker_function");
+    assert_eq!(names(&p).last().unwrap().0, "it::symbolize::marker_function");
 }
 
 #[test]
