@@ -131,7 +131,10 @@ fn names_from_the_mapping_path_when_no_binary_is_given() {
     assert!(path.is_absolute());
     let report = symbolize::symbolize(&mut p, None);
     assert_eq!(report.symbolized, 1, "{report:?}");
-    assert_eq!(names(&p).last().unwrap().0, "it::symbolize::marker_function");
+    assert_eq!(
+        names(&p).last().unwrap().0,
+        "it::symbolize::marker_function"
+    );
 }
 
 #[test]
