@@ -41,11 +41,9 @@ fn write_pair(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf)
     (b, n)
 }
 
-#[test]
-fn diff_flame_draws_markup_and_semicolons_as_text() {
-    let scratch = support::scratch();
-    let (base, new) = write_pair(scratch.path());
-    let svg_path = scratch.path().join("flame.svg");
+/// `leakwatch diff BASE NEW --flame DIR/flame.svg`: the SVG it wrote.
+fn diff_flame(dir: &std::path::Path, base: &std::path::Path, new: &std::path::Path) -> String {
+    let svg_path = dir.join("flame.svg");
     support::run_ok(support::leakwatch().args([
         "diff",
         base.to_str().unwrap(),
@@ -53,12 +51,23 @@ fn diff_flame_draws_markup_and_semicolons_as_text() {
         "--flame",
         svg_path.to_str().unwrap(),
     ]));
-    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    std::fs::read_to_string(&svg_path).unwrap()
+}
+
+fn parse(svg: &str) -> roxmltree::Document<'_> {
     let opts = roxmltree::ParsingOptions {
         allow_dtd: true,
         ..Default::default()
     };
-    let doc = roxmltree::Document::parse_with_options(&svg, opts).expect("well-formed XML");
+    roxmltree::Document::parse_with_options(svg, opts).expect("well-formed XML")
+}
+
+#[test]
+fn diff_flame_draws_markup_and_semicolons_as_text() {
+    let scratch = support::scratch();
+    let (base, new) = write_pair(scratch.path());
+    let svg = diff_flame(scratch.path(), &base, &new);
+    let doc = parse(&svg);
 
     let titles: Vec<&str> = doc
         .descendants()
@@ -183,20 +192,8 @@ fn diff_flame_tops_stacks_with_the_allocating_function_and_folds_the_runtime_col
     );
     std::fs::write(&base, encode_gzip(&native_profile(1 << 20, 2 << 20))).unwrap();
     std::fs::write(&new, encode_gzip(&native_profile(9 << 20, 2 << 20))).unwrap();
-    let svg_path = scratch.path().join("flame.svg");
-    support::run_ok(support::leakwatch().args([
-        "diff",
-        base.to_str().unwrap(),
-        new.to_str().unwrap(),
-        "--flame",
-        svg_path.to_str().unwrap(),
-    ]));
-    let svg = std::fs::read_to_string(&svg_path).unwrap();
-    let opts = roxmltree::ParsingOptions {
-        allow_dtd: true,
-        ..Default::default()
-    };
-    let doc = roxmltree::Document::parse_with_options(&svg, opts).expect("well-formed XML");
+    let svg = diff_flame(scratch.path(), &base, &new);
+    let doc = parse(&svg);
     const SVG: &str = "http://www.w3.org/2000/svg";
     // (title, width, y, fill) of every frame drawn.
     let frames: Vec<(String, f64, f64, String)> = doc
