@@ -32,7 +32,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use crate::prune::{stack_start, LocationPrune, PruneError, PruneRules};
+use crate::prune::{location_decisions, stack_start, LocationPrune, PruneError, PruneRules};
 use crate::{DecodeError, IdIndex, Location, Profile, SampleRef, SampleSource};
 
 /// What one row of a table stands for (pprof's granularity).
@@ -302,14 +302,21 @@ impl NodeKey {
             parts.push(Cow::Borrowed(&self.file));
         } else if !self.name.is_empty() {
             // The function name says it all.
-        } else if !self.objfile.is_empty() {
-            let base = self.objfile.rsplit('/').next().unwrap_or(&self.objfile);
-            parts.push(Cow::Owned(format!("[{base}]")));
         } else {
-            parts.push(Cow::Borrowed("<unknown>"));
+            parts.push(Cow::Owned(unnamed_frame(&self.objfile)));
         }
         parts.join(" ")
     }
+}
+
+/// pprof's name for a frame without a function: `[libc.so.6]` after the
+/// binary it is in, `<unknown>` when that is not known either.
+pub fn unnamed_frame(objfile: &str) -> String {
+    if objfile.is_empty() {
+        return "<unknown>".to_owned();
+    }
+    let base = objfile.rsplit('/').next().unwrap_or(objfile);
+    format!("[{base}]")
 }
 
 /// What a row shows beyond its key.
@@ -658,27 +665,7 @@ impl LocationGraph {
             nodes: GraphNodes::default(),
         };
 
-        let prune = rules.map(|rules| {
-            let mut drops: Vec<Option<bool>> = vec![None; profile.functions.len()];
-            profile
-                .locations
-                .iter()
-                .map(|loc| {
-                    let dropped = loc.lines.iter().map(|l| {
-                        let Some(fi) = functions.get(l.function_id) else {
-                            return false;
-                        };
-                        // Cache the verdict per function: a function has many
-                        // locations, and the regex is the costly part.
-                        *drops[fi].get_or_insert_with(|| {
-                            let name = profile.str(profile.functions[fi].name);
-                            !name.is_empty() && rules.drops(name)
-                        })
-                    });
-                    LocationPrune::decide(dropped)
-                })
-                .collect::<Vec<_>>()
-        });
+        let prune = rules.map(|rules| location_decisions(profile, &functions, rules));
 
         let location_index = IdIndex::of_locations(&profile.locations)?;
         let mut starts = Vec::with_capacity(profile.locations.len() + 1);

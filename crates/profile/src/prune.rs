@@ -10,7 +10,7 @@
 
 use regex::Regex;
 
-use crate::Profile;
+use crate::{IdIndex, Profile};
 
 /// Why pruning rules could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +146,38 @@ impl LocationPrune {
             _ => 0,
         }
     }
+}
+
+/// What `rules` do to each location of `profile`, in the order of
+/// `profile.locations`; `functions` is the profile's function index.
+///
+/// Everything that draws or counts pruned stacks (the tables of
+/// [`crate::aggregate`] and [`crate::diff`], leakwatch's flame graph) takes
+/// its decisions from here, so they cannot disagree about a frame.
+pub fn location_decisions(
+    profile: &Profile,
+    functions: &IdIndex,
+    rules: &PruneRules,
+) -> Vec<LocationPrune> {
+    let mut drops: Vec<Option<bool>> = vec![None; profile.functions.len()];
+    profile
+        .locations
+        .iter()
+        .map(|loc| {
+            let dropped = loc.lines.iter().map(|l| {
+                let Some(fi) = functions.get(l.function_id) else {
+                    return false;
+                };
+                // Cache the verdict per function: a function has many
+                // locations, and the regex is the costly part.
+                *drops[fi].get_or_insert_with(|| {
+                    let name = profile.str(profile.functions[fi].name);
+                    !name.is_empty() && rules.drops(name)
+                })
+            });
+            LocationPrune::decide(dropped)
+        })
+        .collect()
 }
 
 /// How many leaf-side locations of a stack to skip, given each location's

@@ -33,12 +33,26 @@
 //! they are: profile.proto lets non-leaf addresses point inside the call
 //! instruction, and producers (jemalloc_pprof, Go, perf) already subtract one
 //! from return addresses, so subtracting again could name the wrong line.
+//!
+//! # Names
+//!
+//! DWARF names a function, its inlined callees and lines wherever it covers
+//! the address. Without DWARF, a symbol names the address only when the
+//! address lies within the symbol's size: a stripped library (every
+//! distribution's `libc.so.6`) keeps only its exported symbols, and the one
+//! before an internal function such as `clone3` is some unrelated export
+//! (`__xmknodat`), hundreds of bytes short of it. Such a frame stays a bare
+//! address, which tables show after its library (`[libc.so.6]`), as pprof
+//! does. When a library has no DWARF, its separate debug file is used if
+//! installed where gdb and perf look for it, by build id, under
+//! [`DEBUG_DIRS`] (`/usr/lib/debug/.build-id/ab/cdef….debug`, installed by
+//! packages such as Debian's `libc6-dbg`): then `clone3` is `clone3`.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use object::{Object, ObjectKind, ObjectSegment};
+use object::{Object, ObjectKind, ObjectSegment, ObjectSymbol, ObjectSymbolTable};
 
 use crate::model::{Function, Line, Mapping, Profile, StrIdx};
 
@@ -183,6 +197,16 @@ pub fn symbolize_encoded(
 /// profile's (a library on the same machine). Locations that already have
 /// lines are left as they are.
 pub fn symbolize(profile: &mut Profile, binary: Option<&Path>) -> Report {
+    symbolize_with_debug_dirs(profile, binary, DEBUG_DIRS)
+}
+
+/// [`symbolize`], looking for the separate debug files of binaries without
+/// DWARF under `debug_dirs` rather than [`DEBUG_DIRS`] (none when empty).
+pub fn symbolize_with_debug_dirs(
+    profile: &mut Profile,
+    binary: Option<&Path>,
+    debug_dirs: &[&str],
+) -> Report {
     let mut report = Report::default();
     let mut names = Names::new(profile);
 
@@ -227,7 +251,7 @@ pub fn symbolize(profile: &mut Profile, binary: Option<&Path>) -> Report {
         };
         let bin = opened
             .entry(path.clone())
-            .or_insert_with(|| Binary::open(&path));
+            .or_insert_with(|| Binary::open(&path, debug_dirs));
         let bin = match bin {
             Ok(bin) => bin,
             Err(reason) => {
@@ -380,6 +404,10 @@ fn choose_binary(
     None
 }
 
+/// Where separate debug files are looked up by build id
+/// (`DIR/.build-id/xx/rest.debug`), as gdb and perf do.
+pub const DEBUG_DIRS: &[&str] = &["/usr/lib/debug"];
+
 /// One frame at an address: the function and the line in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Frame {
@@ -394,19 +422,24 @@ struct Frame {
 /// A parsed binary: its debug information and what is needed to turn a
 /// profile address into a file address.
 struct Binary {
+    /// Reads the binary's DWARF and symbols, or its debug file's.
     loader: addr2line::Loader,
     build_id: Option<String>,
     kind: ObjectKind,
     /// Loadable segments as (file offset, file size, virtual address).
     segments: Vec<(u64, u64, u64)>,
+    /// The size of the symbols the loader may name, by address.
+    symbol_sizes: HashMap<u64, u64>,
     has_dwarf: bool,
 }
 
 impl Binary {
-    fn open(path: &Path) -> Result<Binary, String> {
+    /// Opens `path`, and its debug file under one of `debug_dirs` when the
+    /// binary has no DWARF of its own.
+    fn open(path: &Path, debug_dirs: &[&str]) -> Result<Binary, String> {
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        // Only the headers and the build-id note are read here; the loader
-        // maps the debug sections itself.
+        // Only the headers, the build-id note and the symbol table are read
+        // here; the loader maps the debug sections itself.
         let cache = object::ReadCache::new(file);
         let obj = object::File::parse(&cache).map_err(|e| format!("not an object file: {e}"))?;
         let build_id = obj
@@ -420,14 +453,35 @@ impl Binary {
                 (offset, size, s.address())
             })
             .collect();
-        let has_dwarf = obj.section_by_name(".debug_info").is_some();
         let kind = obj.kind();
-        let loader = addr2line::Loader::new(path).map_err(|e| e.to_string())?;
+        let debug_file = match &build_id {
+            Some(id) if obj.section_by_name(".debug_info").is_none() => debug_file(id, debug_dirs),
+            _ => None,
+        };
+        let (loader, symbol_sizes, has_dwarf) = match debug_file {
+            Some(debug) => {
+                // Its symbols and DWARF describe the same addresses; its
+                // segments have no contents, so those stay the binary's.
+                let file = std::fs::File::open(&debug).map_err(|e| e.to_string())?;
+                let cache = object::ReadCache::new(file);
+                let dbg = object::File::parse(&cache)
+                    .map_err(|e| format!("{}: not an object file: {e}", debug.display()))?;
+                let loader = addr2line::Loader::new(&debug).map_err(|e| e.to_string())?;
+                let has_dwarf = dbg.section_by_name(".debug_info").is_some();
+                (loader, symbol_sizes(&dbg), has_dwarf)
+            }
+            None => {
+                let loader = addr2line::Loader::new(path).map_err(|e| e.to_string())?;
+                let has_dwarf = obj.section_by_name(".debug_info").is_some();
+                (loader, symbol_sizes(&obj), has_dwarf)
+            }
+        };
         Ok(Binary {
             loader,
             build_id,
             kind,
             segments,
+            symbol_sizes,
             has_dwarf,
         })
     }
@@ -486,8 +540,13 @@ impl Binary {
         }
         if out.is_empty() {
             // No debug information here (stripped binary, or a library
-            // without it): the symbol table still names the function.
-            if let Some(raw) = self.loader.find_symbol(address) {
+            // without it): the symbol table still names the function, if
+            // the nearest symbol before the address reaches that far.
+            let symbol = self.loader.find_symbol_info(address);
+            if let Some(raw) = symbol
+                .filter(|sym| self.covers(sym.address(), address))
+                .map(|sym| sym.name())
+            {
                 out.push(Frame {
                     name: addr2line::demangle_auto(raw.into(), None).into_owned(),
                     system_name: raw.to_owned(),
@@ -498,6 +557,51 @@ impl Binary {
         }
         out
     }
+
+    /// Whether the symbol at `start` extends over `address`. A symbol
+    /// without a size (hand-written assembly, a label) covers nothing: the
+    /// function after it may be another one, unexported.
+    fn covers(&self, start: u64, address: u64) -> bool {
+        self.symbol_sizes
+            .get(&start)
+            .is_some_and(|&size| address.wrapping_sub(start) < size)
+    }
+}
+
+/// The largest size of the defined symbols at each address, from the table
+/// the loader names addresses from (`.symtab`, else `.dynsym`).
+fn symbol_sizes<'data>(
+    obj: &object::File<'data, impl object::ReadRef<'data>>,
+) -> HashMap<u64, u64> {
+    let mut sizes = HashMap::new();
+    if let Some(table) = obj.symbol_table().or_else(|| obj.dynamic_symbol_table()) {
+        for symbol in table.symbols() {
+            if symbol.is_definition() && symbol.size() > 0 {
+                let size = sizes.entry(symbol.address()).or_insert(0);
+                *size = symbol.size().max(*size);
+            }
+        }
+    }
+    sizes
+}
+
+/// The separate debug file of the binary with build id `id` under one of
+/// `dirs`, when there is one with the same build id.
+fn debug_file(id: &str, dirs: &[&str]) -> Option<PathBuf> {
+    if id.len() < 3 {
+        return None;
+    }
+    dirs.iter().find_map(|dir| {
+        let path = Path::new(dir)
+            .join(".build-id")
+            .join(&id[..2])
+            .join(format!("{}.debug", &id[2..]));
+        let file = std::fs::File::open(&path).ok()?;
+        let cache = object::ReadCache::new(file);
+        let obj = object::File::parse(&cache).ok()?;
+        let found = obj.build_id().ok()??;
+        (hex(found) == id).then_some(path)
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

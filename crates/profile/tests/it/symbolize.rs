@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use leakwatch_profile::aggregate::{aggregate, Options};
 use leakwatch_profile::symbolize::{self, Warning};
 use leakwatch_profile::{Line, Location, Mapping, Profile, Sample, ValueType};
 use object::Object;
@@ -202,4 +203,212 @@ fn symbolized_profiles_pass_through_untouched() {
     let report = symbolize::symbolize_if_needed(&mut p, Some(&exe));
     assert_eq!(report, symbolize::Report::default());
     assert_eq!(p, before);
+}
+
+/// The C library this test process runs on, and two addresses in it: one
+/// inside an exported function, and one in the middle of the widest stretch
+/// of code that no exported symbol covers (internal functions such as
+/// glibc's `clone3`, which every thread's stack starts with).
+struct LibraryGap {
+    path: PathBuf,
+    build_id: String,
+    /// The exported names at the function's address (aliases included).
+    exported: Vec<String>,
+    inside_export: u64,
+    beyond_exports: u64,
+}
+
+/// `None` when no shared C library is mapped (a static build).
+fn libc_gap() -> Option<LibraryGap> {
+    use object::{ObjectSection, ObjectSymbol, ObjectSymbolTable};
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    let path = maps.lines().find_map(|line| {
+        let path = PathBuf::from(line.split_whitespace().nth(5)?);
+        let name = path.file_name()?.to_str()?;
+        (name.starts_with("libc.so") || name.starts_with("libc-")).then_some(path)
+    })?;
+    let data = std::fs::read(&path).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let table = file
+        .symbol_table()
+        .or_else(|| file.dynamic_symbol_table())
+        .expect("the C library has symbols");
+    let text = file
+        .section_by_name(".text")
+        .expect("the C library has code");
+    let code = text.address()..text.address() + text.size();
+    // (address, largest size, names) of the functions, by address.
+    let mut symbols: Vec<(u64, u64, Vec<String>)> = Vec::new();
+    let mut defined: Vec<_> = table
+        .symbols()
+        .filter(|s| {
+            s.is_definition()
+                && s.kind() == object::SymbolKind::Text
+                && code.contains(&s.address())
+                && !s.name().unwrap_or("").is_empty()
+        })
+        .collect();
+    defined.sort_by_key(|s| s.address());
+    for s in defined {
+        let name = s.name().unwrap().to_owned();
+        match symbols.last_mut() {
+            Some((address, size, names)) if *address == s.address() => {
+                *size = (*size).max(s.size());
+                names.push(name);
+            }
+            _ => symbols.push((s.address(), s.size(), vec![name])),
+        }
+    }
+    let (before, gap) = symbols
+        .windows(2)
+        .filter(|w| w[0].1 > 1 && w[1].0 > w[0].0 + w[0].1)
+        .map(|w| (&w[0], w[1].0 - (w[0].0 + w[0].1)))
+        .max_by_key(|&(_, gap)| gap)?;
+    Some(LibraryGap {
+        build_id: build_id(&path),
+        path,
+        exported: before.2.clone(),
+        inside_export: before.0 + 1,
+        beyond_exports: before.0 + before.1 + gap / 2,
+    })
+}
+
+/// A profile as `jemalloc_pprof` writes it for a library: one whole-space
+/// mapping of file addresses, with the library's path and build id; one
+/// sample at each of `gap`'s two addresses.
+fn profile_in_library(gap: &LibraryGap) -> Profile {
+    let mut p = Profile::default();
+    let ty = p.intern("inuse_space");
+    let unit = p.intern("bytes");
+    p.sample_types.push(ValueType { ty, unit });
+    let filename = p.intern(&gap.path.to_string_lossy());
+    let build_id = p.intern(&gap.build_id);
+    p.mappings.push(Mapping {
+        id: 1,
+        memory_start: 0,
+        memory_limit: u64::MAX,
+        file_offset: 0,
+        filename,
+        build_id,
+        ..Mapping::default()
+    });
+    for (id, address) in [(1, gap.inside_export), (2, gap.beyond_exports)] {
+        p.locations.push(Location {
+            id,
+            mapping_id: 1,
+            address,
+            ..Location::default()
+        });
+        p.samples.push(Sample {
+            location_ids: vec![id],
+            values: vec![1000 * id as i64],
+            labels: vec![],
+        });
+    }
+    p
+}
+
+fn function_names(p: &Profile, location: usize) -> Vec<String> {
+    p.locations[location]
+        .lines
+        .iter()
+        .map(|l| {
+            let f = p.functions.iter().find(|f| f.id == l.function_id).unwrap();
+            p.str(f.system_name).to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn a_library_address_past_every_exported_symbol_stays_an_address_of_the_library() {
+    let Some(gap) = libc_gap() else {
+        eprintln!("no shared C library is mapped: nothing to test");
+        return;
+    };
+    let mut p = profile_in_library(&gap);
+    // No debug files: only the library's own (exported) symbols.
+    let report = symbolize::symbolize_with_debug_dirs(&mut p, None, &[]);
+    assert_eq!(
+        (report.symbolized, report.unsymbolized),
+        (1, 1),
+        "{report:?}"
+    );
+    let inside = function_names(&p, 0);
+    assert!(
+        inside.len() == 1 && gap.exported.contains(&inside[0]),
+        "{inside:?} is not one of {:?}",
+        gap.exported
+    );
+    // The nearest symbol before the address ends long before it: naming the
+    // frame after it (as a nearest-symbol lookup would) is naming it wrong.
+    assert!(
+        p.locations[1].lines.is_empty(),
+        "{:#x} is past the end of {:?}, yet was named {:?}",
+        gap.beyond_exports,
+        gap.exported,
+        function_names(&p, 1)
+    );
+    // The tables name the frame after the library, as pprof does.
+    let table = aggregate(&p, &Options::default()).unwrap();
+    let library = gap.path.file_name().unwrap().to_string_lossy();
+    let row = table
+        .rows
+        .iter()
+        .find(|r| r.name == format!("[{library}]"))
+        .unwrap_or_else(|| panic!("no row [{library}]: {:?}", table.rows));
+    assert_eq!(row.flat, 2000);
+}
+
+#[test]
+fn a_library_address_is_named_from_the_library_s_installed_debug_file() {
+    use object::{ObjectSymbol, ObjectSymbolTable};
+    let Some(gap) = libc_gap() else {
+        eprintln!("no shared C library is mapped: nothing to test");
+        return;
+    };
+    let Some(debug_file) = symbolize::DEBUG_DIRS.iter().find_map(|dir| {
+        let path = Path::new(dir)
+            .join(".build-id")
+            .join(&gap.build_id[..2])
+            .join(format!("{}.debug", &gap.build_id[2..]));
+        path.is_file().then_some(path)
+    }) else {
+        eprintln!(
+            "no debug file for {} (build id {}) is installed: nothing to test",
+            gap.path.display(),
+            gap.build_id
+        );
+        return;
+    };
+    let mut p = profile_in_library(&gap);
+    let report = symbolize::symbolize(&mut p, None);
+    assert_eq!(
+        (report.symbolized, report.unsymbolized),
+        (2, 0),
+        "{report:?}"
+    );
+    // The outermost frame is the function whose code holds the address: a
+    // symbol of the debug file's full table that covers it.
+    let names = function_names(&p, 1);
+    let outermost = names.last().unwrap();
+    let data = std::fs::read(&debug_file).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let covering: Vec<String> = file
+        .symbol_table()
+        .expect("a debug file has a full symbol table")
+        .symbols()
+        .filter(|s| {
+            s.is_definition() && (s.address()..s.address() + s.size()).contains(&gap.beyond_exports)
+        })
+        .map(|s| s.name().unwrap().to_owned())
+        .collect();
+    // DWARF names a compiler's clone (`f.part.0`) after its function (`f`).
+    assert!(
+        covering
+            .iter()
+            .any(|c| c == outermost || c.starts_with(&format!("{outermost}."))),
+        "{:#x} was named {names:?}; the symbols covering it are {covering:?}",
+        gap.beyond_exports
+    );
+    assert!(!gap.exported.contains(outermost), "{outermost}");
 }
