@@ -14,6 +14,8 @@
 //! are asked for (see [`scan`](mod@scan)): what `top` and `diff` need, in
 //! a fraction of the time and memory.
 
+mod jemalloc;
+mod maps;
 mod proto;
 pub mod scan;
 mod text;
