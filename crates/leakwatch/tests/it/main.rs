@@ -1,6 +1,7 @@
 //! The integration tests of `leakwatch`, one binary: each module is one topic.
 
 mod demo;
+mod native;
 mod oracle;
 mod render_flame;
 mod report_browser;
