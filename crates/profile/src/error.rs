@@ -176,6 +176,24 @@ pub enum DecodeError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A profile format that is recognized but not read here.
+    #[error(
+        "this is {format}, which leakwatch does not read; `go tool pprof -proto FILE > out.pb.gz` \
+         converts what pprof reads to a profile leakwatch reads"
+    )]
+    UnsupportedFormat {
+        /// What it is, e.g. `a threadz profile`.
+        format: &'static str,
+    },
+    /// gzip data that decompressed to no format known.
+    #[error(
+        "unrecognized profile format: gzip data, but what it holds is not pprof protobuf, not a Go \
+         text profile, not a heap dump (it starts with {start})"
+    )]
+    UnknownCompressedFormat {
+        /// The first decompressed bytes, escaped for display.
+        start: String,
+    },
 }
 
 /// `bytes` in binary units with one decimal, e.g. `2.0 GiB`. The library

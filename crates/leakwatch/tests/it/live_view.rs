@@ -191,7 +191,8 @@ fn chart_points(browser: &Browser) -> String {
 fn raw_status(addr: &str, request: &[u8]) -> u16 {
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(addr).expect("connect to the live view");
-    conn.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     let _ = conn.write_all(request);
     let mut answer = Vec::new();
     let _ = conn.read_to_end(&mut answer);
@@ -212,7 +213,12 @@ fn bad_requests_and_floods_get_status_codes_and_the_page_still_answers() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
-    let get = |target: &str| raw_status(&addr, format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    let get = |target: &str| {
+        raw_status(
+            &addr,
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+    };
     assert_eq!(get("/"), 200);
     assert_eq!(get("/api/samples"), 200);
     assert_eq!(get("/nope"), 404);
@@ -220,10 +226,25 @@ fn bad_requests_and_floods_get_status_codes_and_the_page_still_answers() {
     assert_eq!(get("/api/samples?since=yesterday"), 400);
     assert_eq!(get("/api/samples?since=%ff%fe"), 400);
     assert_eq!(get("/%zz"), 400);
-    assert_eq!(raw_status(&addr, b"POST /api/verdict HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 405);
-    let huge = format!("GET / HTTP/1.1\r\nX-Filler: {}\r\n\r\n", "a".repeat(64 * 1024));
+    assert_eq!(
+        raw_status(
+            &addr,
+            b"POST /api/verdict HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+        ),
+        405
+    );
+    let huge = format!(
+        "GET / HTTP/1.1\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
     assert_eq!(raw_status(&addr, huge.as_bytes()), 431);
-    assert_eq!(raw_status(&addr, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"), 400);
+    assert_eq!(
+        raw_status(
+            &addr,
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"
+        ),
+        400
+    );
 
     // Forty clients that connect and say nothing: the server keeps at most
     // 32 of them and turns the rest away at once, and once they are gone
@@ -236,7 +257,10 @@ fn bad_requests_and_floods_get_status_codes_and_the_page_still_answers() {
     drop(idle);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while get("/") != 200 {
-        assert!(std::time::Instant::now() < deadline, "the server did not recover");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not recover"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     watch.interrupt();

@@ -2,6 +2,7 @@
 
 mod demo;
 mod live_view;
+mod native;
 mod oracle;
 mod render_flame;
 mod report_browser;

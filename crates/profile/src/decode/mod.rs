@@ -6,14 +6,25 @@
 //!   [`Limits::max_decompressed`] and sniffed again;
 //! - Go text profiles: `heap profile: …` (the `text` module's heap parser)
 //!   and `goroutine profile: total N` (any `NAME profile: total N` count
-//!   profile);
+//!   profile); the same heap parser reads gperftools' (tcmalloc's) heap
+//!   profiles (`@ heapprofile`, `@ heap_v2/N`, growth profiles);
+//! - jemalloc's `heap_v2/N` heap dumps (the `jemalloc` module);
 //! - pprof protobuf (the `proto` module).
+//!
+//! A memory map at the end of a text profile (`MAPPED_LIBRARIES:`, as
+//! jemalloc and gperftools write it) becomes the profile's mappings (the
+//! `maps` module), so that addresses of position-independent executables
+//! and shared libraries are symbolized right. Formats pprof reads and
+//! leakwatch does not (threadz, contention, legacy CPU, Java) are named in
+//! the error, with how to convert them.
 //!
 //! [`decode()`] builds the whole model. [`scan::scan`] builds all of it
 //! but the samples of a protobuf, which are read from the bytes when they
 //! are asked for (see [`scan`](mod@scan)): what `top` and `diff` need, in
 //! a fraction of the time and memory.
 
+mod jemalloc;
+mod maps;
 mod proto;
 pub mod scan;
 mod text;
@@ -46,6 +57,7 @@ impl Default for Limits {
 /// The error names the defect but not the source: callers prefix the file
 /// or URL.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Profile, DecodeError> {
+    let compressed = is_gzip(bytes);
     let bytes = uncompressed(Cow::Borrowed(bytes), limits)?;
     match sniff(&bytes) {
         Format::Text(kind) => decode_text(&bytes, kind),
@@ -54,7 +66,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Profile, DecodeError> {
             validate::validate_with(&profile, Some(summary))?;
             Ok(profile)
         }
-        Format::Unknown => Err(unknown_format(&bytes)),
+        Format::Unknown => Err(unknown_format(&bytes, compressed)),
     }
 }
 
@@ -96,10 +108,78 @@ fn decode_text(bytes: &[u8], kind: text::Kind) -> Result<Profile, DecodeError> {
     Ok(profile)
 }
 
-fn unknown_format(bytes: &[u8]) -> DecodeError {
-    DecodeError::UnknownFormat {
-        start: describe_start(bytes),
+/// The error for bytes no reader takes: the format's name when it is one
+/// pprof reads and leakwatch does not, otherwise their first bytes.
+/// `compressed`: they came out of gzip.
+fn unknown_format(bytes: &[u8], compressed: bool) -> DecodeError {
+    if let Some(format) = unsupported_format(bytes) {
+        return DecodeError::UnsupportedFormat { format };
     }
+    let start = describe_start(bytes);
+    if compressed {
+        DecodeError::UnknownCompressedFormat { start }
+    } else {
+        DecodeError::UnknownFormat { start }
+    }
+}
+
+/// Recognizes the legacy formats pprof reads that leakwatch does not, by
+/// their headers as pprof's own readers recognize them.
+fn unsupported_format(bytes: &[u8]) -> Option<&'static str> {
+    let first = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty())
+        .unwrap_or(b"");
+    let text: &[(&[u8], &'static str)] = &[
+        (b"--- threadz", "a threadz profile"),
+        (b"--- heapz 1 ---", "a Java heap profile"),
+        (b"--- contentionz 1 ---", "a Java contention profile"),
+        (b"--- contentionz", "a legacy contention profile"),
+        (
+            b"--- contention",
+            "a legacy contention profile (Go block `?debug=1`, or gperftools)",
+        ),
+        (b"--- mutex:", "a Go mutex profile in text (`?debug=1`)"),
+        (
+            b"--- symbol",
+            "a symbolized legacy profile (`jeprof --raw` or `pprof -raw`)",
+        ),
+    ];
+    if let Some((_, name)) = text.iter().find(|(head, _)| first.starts_with(head)) {
+        return Some(name);
+    }
+    legacy_cpu(bytes)
+}
+
+/// gperftools' binary CPU profile (and its Java variant): a header of five
+/// words `0, 3, 0 (C++) or 1 (Java), period, 0`, in 32 or 64 bits of
+/// either byte order.
+fn legacy_cpu(bytes: &[u8]) -> Option<&'static str> {
+    for width in [4usize, 8] {
+        if bytes.len() < 5 * width {
+            continue;
+        }
+        for little in [true, false] {
+            let word = |i: usize| {
+                let w = &bytes[i * width..(i + 1) * width];
+                let fold = |acc: u64, &b: &u8| acc << 8 | u64::from(b);
+                if little {
+                    w.iter().rev().fold(0, fold)
+                } else {
+                    w.iter().fold(0, fold)
+                }
+            };
+            if word(0) == 0 && word(1) == 3 && word(3) > 0 && word(4) == 0 {
+                match word(2) {
+                    0 => return Some("a legacy CPU profile (gperftools' profiler)"),
+                    1 => return Some("a Java CPU profile"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Whether `bytes` start with the gzip magic number.

@@ -22,7 +22,7 @@
 
 use std::borrow::Cow;
 
-use super::{decode_text, proto, sniff, uncompressed, unknown_format, Format, Limits};
+use super::{decode_text, is_gzip, proto, sniff, uncompressed, unknown_format, Format, Limits};
 use crate::validate::{self, SampleCheck};
 use crate::{DecodeError, IdIndex, Label, Profile};
 
@@ -131,6 +131,7 @@ struct EncodedSamples {
 /// are read). Takes the bytes by value: uncompressed protobuf is kept as
 /// it is, without a copy.
 pub fn scan(bytes: Vec<u8>, limits: &Limits) -> Result<ScannedProfile, DecodeError> {
+    let compressed = is_gzip(&bytes);
     let bytes = uncompressed(Cow::Owned(bytes), limits)?.into_owned();
     match sniff(&bytes) {
         Format::Text(kind) => Ok(ScannedProfile {
@@ -156,7 +157,7 @@ pub fn scan(bytes: Vec<u8>, limits: &Limits) -> Result<ScannedProfile, DecodeErr
                 encoded: Some(encoded),
             })
         }
-        Format::Unknown => Err(unknown_format(&bytes)),
+        Format::Unknown => Err(unknown_format(&bytes, compressed)),
     }
 }
 

@@ -36,6 +36,7 @@
 
 use std::collections::HashMap;
 
+use super::maps;
 use crate::error::shorten;
 use crate::{
     DecodeError, Function, Interner, Label, Line, Location, Mapping, MemStats, Profile, Sample,
@@ -49,6 +50,8 @@ pub(crate) enum Kind {
     Heap,
     /// `NAME profile: total N` (goroutine, threadcreate, …)
     Count,
+    /// jemalloc's `heap_v2/PERIOD` dump (the `jemalloc` module).
+    Jemalloc,
 }
 
 /// pprof's `drop_frames` for legacy heap profiles: allocator entry points,
@@ -89,6 +92,9 @@ pub(crate) fn sniff(bytes: &[u8]) -> Option<Kind> {
     if line.starts_with(b"heap profile:") {
         return Some(Kind::Heap);
     }
+    if super::jemalloc::is_header(line) {
+        return Some(Kind::Jemalloc);
+    }
     // `NAME profile:` with a one-word name, as in `goroutine profile: total 6`.
     let space = line.iter().position(|&b| b == b' ')?;
     let name_ok = space > 0
@@ -114,6 +120,7 @@ pub(crate) fn parse(bytes: &[u8], kind: Kind) -> Result<Profile, DecodeError> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
     let mut b = Builder::default();
     let mode = match kind {
+        Kind::Jemalloc => return super::jemalloc::parse(text),
         Kind::Heap => {
             // pprof requires the header on the very first line.
             let (_, header) = lines.next().unwrap_or((1, ""));
@@ -134,11 +141,6 @@ pub(crate) fn parse(bytes: &[u8], kind: Kind) -> Result<Profile, DecodeError> {
 fn is_space_or_comment(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
-}
-
-/// pprof stops reading samples at a memory map section; Go never writes one.
-fn is_memory_map(line: &str) -> bool {
-    line.contains("--- Memory map: ---") || line.contains("MAPPED_LIBRARIES:")
 }
 
 /// How rows are read, from the header.
@@ -172,6 +174,8 @@ struct Builder {
     /// (name, file) → function id.
     functions: HashMap<(StrIdx, StrIdx), u64>,
     memstats: Option<MemStats>,
+    /// The memory map, when the profile ends with one (gperftools does).
+    ranges: Option<Vec<maps::MapRange>>,
 }
 
 impl Builder {
@@ -279,12 +283,12 @@ impl Builder {
 
     fn body<'a>(
         &mut self,
-        lines: impl Iterator<Item = (usize, &'a str)>,
+        mut lines: impl Iterator<Item = (usize, &'a str)>,
         mode: &Mode,
     ) -> Result<(), DecodeError> {
         let mut row: Option<Row<'a>> = None;
         let mut in_memstats = false;
-        for (n, raw) in lines {
+        while let Some((n, raw)) = lines.next() {
             let line = raw.trim();
             if line.is_empty() {
                 if let Some(r) = row.take() {
@@ -315,7 +319,8 @@ impl Builder {
                 }
                 continue;
             }
-            if is_memory_map(line) {
+            if maps::is_map_start(line) {
+                self.ranges = Some(maps::parse(lines.by_ref())?);
                 break;
             }
             if in_memstats {
@@ -436,9 +441,11 @@ impl Builder {
     }
 
     fn finish(mut self) -> Profile {
-        // pprof gives every location with an address one catch-all mapping,
-        // since Go's text has no memory map.
-        if self.p.locations.iter().any(|l| l.address != 0) {
+        if let Some(ranges) = self.ranges.take() {
+            maps::attach(&mut self.p, &mut self.strings, ranges);
+        } else if self.p.locations.iter().any(|l| l.address != 0) {
+            // pprof gives every location with an address one catch-all
+            // mapping when there is no memory map (Go never writes one).
             let named = self.p.locations.iter().all(|l| !l.lines.is_empty());
             self.p.mappings.push(Mapping {
                 id: 1,

@@ -6,6 +6,7 @@ mod common;
 mod go_profiles;
 mod malformed;
 mod mutation;
+mod native_dumps;
 mod roundtrip;
 mod scan;
 mod symbolize;
