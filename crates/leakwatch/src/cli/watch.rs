@@ -121,7 +121,13 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
             summary.dir.display()
         );
     }
-    if let Some(live) = live {
+    // Ctrl-C during the watch means "stop", not "stop watching, keep
+    // serving": only a watch that ran its course keeps its page up.
+    let ended_by_signal = matches!(
+        summary.reason,
+        session::EndReason::Interrupted | session::EndReason::Terminated
+    );
+    if let Some(live) = live.filter(|_| !ended_by_signal) {
         live.finish();
         eprintln!(
             "leakwatch: the live view at {} shows the final state; Ctrl-C to stop serving it",

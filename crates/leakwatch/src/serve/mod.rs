@@ -17,7 +17,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -121,11 +121,15 @@ impl Drop for LiveView {
 
 fn accept_loop(listener: TcpListener, analyst: Arc<Analyst>, stop: Arc<AtomicBool>) {
     let active = Arc::new(AtomicUsize::new(0));
+    let (rejected, to_turn_away) = mpsc::sync_channel::<TcpStream>(MAX_CLIENTS);
+    let _ = thread::Builder::new()
+        .name("leakwatch-busy".into())
+        .spawn(move || turn_away_loop(to_turn_away));
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(mut stream) = conn else {
+        let Ok(stream) = conn else {
             // EMFILE and friends: back off instead of spinning.
             thread::sleep(Duration::from_millis(50));
             continue;
@@ -134,8 +138,8 @@ fn accept_loop(listener: TcpListener, analyst: Arc<Analyst>, stop: Arc<AtomicBoo
         let _ = stream.set_write_timeout(Some(http::IO_TIMEOUT));
         if active.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
             active.fetch_sub(1, Ordering::SeqCst);
-            let busy = Response::error(503, "too many clients; try again");
-            let _ = http::write_response(&mut stream, &busy, false, page::CSP);
+            // A full queue drops the connection: a flood costs nothing more.
+            let _ = rejected.try_send(stream);
             continue;
         }
         let (analyst, active) = (analyst.clone(), active.clone());
@@ -151,14 +155,35 @@ fn accept_loop(listener: TcpListener, analyst: Arc<Analyst>, stop: Arc<AtomicBoo
     }
 }
 
+/// Answers 503 to the connections it is handed, one after another on one
+/// thread; more than it can queue are simply closed. It reads what the
+/// client sent before closing (briefly): closing on unread data resets the
+/// connection, and the client would lose the answer.
+fn turn_away_loop(rejected: mpsc::Receiver<TcpStream>) {
+    for mut stream in rejected {
+        let busy = Response::error(503, "too many clients; try again");
+        let _ = http::write_response(&mut stream, &busy, false, page::CSP);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let _ = io::copy(&mut io::Read::take(&stream, 64 * 1024), &mut io::sink());
+    }
+}
+
 fn serve_one(mut stream: TcpStream, analyst: &Analyst) -> io::Result<()> {
     let request = match http::read_request(&stream) {
         Ok(r) => r,
         Err(bad) => {
-            return match bad.response() {
-                Some(r) => http::write_response(&mut stream, &r, false, page::CSP),
-                None => Ok(()),
+            let Some(r) = bad.response() else {
+                return Ok(());
             };
+            http::write_response(&mut stream, &r, false, page::CSP)?;
+            // Closing with the rest of an oversized request unread would
+            // reset the connection and lose the answer: read a bounded
+            // amount of it first.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = io::copy(&mut io::Read::take(&stream, 1 << 20), &mut io::sink());
+            return Ok(());
         }
     };
     let response = route(&request, analyst);
