@@ -3,10 +3,12 @@
  * once 64 newer ones are open, so what it holds stays flat however many
  * requests it serves. Built and run by crates/leakwatch/tests/it/native.rs.
  *
- * Usage: healthy REQUESTS
+ * Usage: healthy REQUESTS [PER_SECOND]   (paced when PER_SECOND > 0, as a
+ * service under steady load is)
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define OPEN_SESSIONS 64
 
@@ -40,7 +42,12 @@ __attribute__((noinline)) static void handle_request(int i)
 int main(int argc, char **argv)
 {
 	int requests = argc > 1 ? atoi(argv[1]) : 20000;
-	for (int i = 0; i < requests; i++)
+	int per_second = argc > 2 ? atoi(argv[2]) : 0;
+	struct timespec pause = { 0, per_second > 0 ? 1000000000L / per_second : 0 };
+	for (int i = 0; i < requests; i++) {
+		if (per_second > 0)
+			nanosleep(&pause, NULL);
 		handle_request(i);
+	}
 	return 0;
 }

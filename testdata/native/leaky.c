@@ -4,10 +4,12 @@
  * jemalloc or tcmalloc by crates/leakwatch/tests/it/native.rs, which runs
  * it with heap dumping on and reads the dumps.
  *
- * Usage: leaky REQUESTS
+ * Usage: leaky REQUESTS [PER_SECOND]   (paced when PER_SECOND > 0, as a
+ * service under steady load is)
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct session {
 	struct session *next;
@@ -42,7 +44,12 @@ __attribute__((noinline)) static void handle_request(void)
 int main(int argc, char **argv)
 {
 	int requests = argc > 1 ? atoi(argv[1]) : 20000;
-	for (int i = 0; i < requests; i++)
+	int per_second = argc > 2 ? atoi(argv[2]) : 0;
+	struct timespec pause = { 0, per_second > 0 ? 1000000000L / per_second : 0 };
+	for (int i = 0; i < requests; i++) {
+		if (per_second > 0)
+			nanosleep(&pause, NULL);
 		handle_request();
+	}
 	return 0;
 }

@@ -14,7 +14,8 @@ use crate::analysis::Options;
 use crate::cli::Outcome;
 use crate::probe::http::PprofEndpoints;
 use crate::serve::{self, LiveView};
-use crate::session::{self, Plan, TargetSpec};
+use crate::session::dumps::DumpPattern;
+use crate::session::{self, DumpsPlan, Plan, TargetSpec};
 use crate::units;
 
 /// Record a process's memory (RSS, PSS, cgroup) and its heap and goroutine
@@ -35,6 +36,19 @@ pub struct WatchArgs {
     /// the full URL of a heap profile.
     #[arg(long, value_name = "URL")]
     pub pprof: Option<String>,
+
+    /// Heap dump files the target's allocator writes, read as its heap
+    /// profiles instead of an endpoint's: a glob with wildcards in the file
+    /// name, e.g. '/var/tmp/prof/app.*.heap' (jemalloc with
+    /// MALLOC_CONF=prof:true,lg_prof_interval:26,prof_prefix:/var/tmp/prof/app;
+    /// gperftools with HEAPPROFILE=/var/tmp/prof/app). Each new dump is a
+    /// profile round; the files are copied, not moved.
+    #[arg(long, value_name = "GLOB", conflicts_with = "pprof")]
+    pub dumps: Option<String>,
+
+    /// Delete each dump once it is copied into the recording.
+    #[arg(long, requires = "dumps")]
+    pub remove_dumps: bool,
 
     /// Time between memory samples.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
@@ -169,9 +183,22 @@ impl WatchArgs {
                 anyhow::bail!("nothing to watch: give --pid PID or a command after `--`")
             }
         };
+        let dumps = self
+            .dumps
+            .as_deref()
+            .map(|glob| {
+                DumpPattern::parse(glob).map(|pattern| DumpsPlan {
+                    glob: glob.to_owned(),
+                    pattern,
+                    remove: self.remove_dumps,
+                })
+            })
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         Ok(Plan {
             target,
             pprof,
+            dumps,
             gc: !self.no_gc,
             interval: self.interval,
             profile_interval: self.profile_interval,

@@ -107,8 +107,20 @@ pub struct Meta {
     pub target: TargetMeta,
     /// The pprof endpoint; `null` when none was given.
     pub pprof: Option<PprofMeta>,
+    /// The heap dump files taken as profiles (`--dumps`); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dumps: Option<DumpsMeta>,
     /// The watch's settings.
     pub settings: Settings,
+}
+
+/// `--dumps GLOB`: allocator heap dumps read as the heap profiles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DumpsMeta {
+    /// The glob, as given.
+    pub pattern: String,
+    /// Whether each dump is deleted once copied (`--remove-dumps`).
+    pub remove: bool,
 }
 
 /// How the target was chosen and what it was at the start.

@@ -254,6 +254,7 @@ mod tests {
                 cgroup: None,
             },
             pprof: None,
+            dumps: None,
             settings: Settings {
                 interval_seconds: 1.0,
                 profile_interval_seconds: 1.0,

@@ -220,7 +220,10 @@ impl Journal {
             .iter()
             .filter(|(p, _)| *p != "runtime_stats")
             .count() as u64;
-        self.writer.add_round(outcome.seq, &outcome.stored)?;
+        // A dump round stores several rounds, one per dump, in order.
+        for round in outcome.stored.chunk_by(|a, b| a.seq == b.seq) {
+            self.writer.add_round(round[0].seq, round)?;
+        }
         self.profiles_stored += stored;
         self.profiles_failed += failed;
         self.progress.profiles(stored, failed);

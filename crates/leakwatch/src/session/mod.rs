@@ -9,6 +9,7 @@
 //! watch: samples go straight to disk, and the writer keeps at most
 //! `max_profiles` rounds in its thinning list.
 
+pub mod dumps;
 mod journal;
 pub mod progress;
 pub mod schedule;
@@ -27,13 +28,15 @@ use signal_hook::iterator::Signals;
 use crate::probe::cgroup::CgroupMounts;
 use crate::probe::http::{FetchOptions, PprofEndpoints};
 use crate::probe::proc;
-use crate::recording::format::{self, CgroupMeta, PprofMeta, Settings, TargetMeta, FORMAT};
+use crate::recording::format::{
+    self, CgroupMeta, DumpsMeta, PprofMeta, Settings, TargetMeta, FORMAT,
+};
 use crate::recording::{Meta, RecordingWriter, Timestamp};
 
 use journal::Journal;
 use progress::Progress;
 use schedule::{Schedule, Task};
-use scrape::{Job, ScrapeConfig, Scraper};
+use scrape::{Job, ProfileSource, ScrapeConfig, Scraper};
 use target::Target;
 
 /// What to watch.
@@ -52,6 +55,9 @@ pub struct Plan {
     pub target: TargetSpec,
     /// Its pprof endpoints, if it has any.
     pub pprof: Option<PprofEndpoints>,
+    /// Allocator heap dump files read as the heap profiles, instead of an
+    /// endpoint.
+    pub dumps: Option<DumpsPlan>,
     /// Ask the endpoint for a GC before each heap profile.
     pub gc: bool,
     /// Time between memory samples.
@@ -77,6 +83,17 @@ pub struct Plan {
     pub quiet: bool,
 }
 
+/// `--dumps GLOB [--remove-dumps]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpsPlan {
+    /// The glob as given, for the recording's metadata.
+    pub glob: String,
+    /// The parsed pattern.
+    pub pattern: dumps::DumpPattern,
+    /// Delete each dump once it is copied into the recording.
+    pub remove: bool,
+}
+
 impl Plan {
     /// A watch of `target` with `leakwatch watch`'s defaults: a sample a
     /// minute, a profile round every ten minutes, no profiles until
@@ -85,6 +102,7 @@ impl Plan {
         Plan {
             target,
             pprof: None,
+            dumps: None,
             gc: true,
             interval: Duration::from_secs(60),
             profile_interval: Duration::from_secs(600),
@@ -259,6 +277,10 @@ fn meta(plan: &Plan, target: &Target, cgroup: Option<CgroupMeta>) -> Meta {
             runtime_stats_url: e.runtime_stats.clone(),
             gc: plan.gc,
         }),
+        dumps: plan.dumps.as_ref().map(|d| DumpsMeta {
+            pattern: d.glob.clone(),
+            remove: d.remove,
+        }),
         settings: Settings {
             interval_seconds: format::seconds(plan.interval),
             profile_interval_seconds: format::seconds(plan.profile_interval),
@@ -294,13 +316,26 @@ fn watch_loop(
     )
     .with_context(|| format!("cannot create the recording (--out {})", dir.display()))?;
 
-    let scraper = match &plan.pprof {
-        Some(e) => {
+    let source = match (&plan.pprof, &plan.dumps) {
+        (Some(e), _) => Some(ProfileSource::Pprof {
+            endpoints: e.clone(),
+            gc: plan.gc,
+            fetch: FetchOptions::with_deadline(plan.scrape_timeout, plan.max_body),
+        }),
+        (None, Some(d)) => Some(ProfileSource::Dumps {
+            pattern: d.pattern.clone(),
+            remove: d.remove,
+            max_bytes: plan.max_body,
+            // A second of slack for file systems with coarse timestamps.
+            since: std::time::SystemTime::now() - Duration::from_secs(1),
+        }),
+        (None, None) => None,
+    };
+    let scraper = match source {
+        Some(source) => {
             let tx = tx.clone();
             let config = ScrapeConfig {
-                endpoints: e.clone(),
-                gc: plan.gc,
-                fetch: FetchOptions::with_deadline(plan.scrape_timeout, plan.max_body),
+                source,
                 dir: dir.to_owned(),
             };
             Some(
@@ -395,6 +430,7 @@ fn watch_loop(
             }
             Ok(Wake::Scraped(outcome)) => {
                 schedule.round_done();
+                seq = seq.max(outcome.last_seq);
                 journal.round(*outcome)?;
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -1,20 +1,23 @@
 //! Profile rounds, on their own thread: a slow or hanging endpoint must not
 //! delay the memory samples, which the main loop keeps taking meanwhile.
 //!
-//! A round fetches the heap profile, the goroutine profile and the Go
-//! runtime statistics, stores the profiles (temporary file, sync, rename)
-//! and reports back; the main loop lists them in the index. One round runs
-//! at a time.
+//! From a pprof endpoint, a round fetches the heap profile, the goroutine
+//! profile and the Go runtime statistics; from heap dump files
+//! ([`super::dumps`]), it takes every new dump, each as a round of its own.
+//! Either way it stores the profiles (temporary file, sync, rename) and
+//! reports back; the main loop lists them in the index. One round runs at a
+//! time.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use leakwatch_profile::symbolize::symbolize_encoded;
-use leakwatch_profile::Profile;
+use leakwatch_profile::{Limits, Profile};
 
+use super::dumps::{self, Cursor, DumpPattern};
 use crate::probe::http::{fetch_profile, FetchError, FetchOptions, PprofEndpoints};
 use crate::recording::{store_profile, ProfileEntry, ProfileKind, RuntimeLine, Timestamp};
 
@@ -33,8 +36,10 @@ pub struct Job {
 /// What a round produced.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The round number.
-    pub seq: u64,
+    /// The last round number it used: the job's, or for a dump round that
+    /// stored several dumps (each a round of its own, numbered from the
+    /// job's on) the last of them.
+    pub last_seq: u64,
     /// Profiles stored, to be listed.
     pub stored: Vec<ProfileEntry>,
     /// Fetches that failed: which profile, and why.
@@ -54,18 +59,43 @@ pub struct Scraper {
     jobs: Option<Sender<Job>>,
 }
 
+/// Where profiles come from.
+#[derive(Debug, Clone)]
+pub enum ProfileSource {
+    /// A pprof endpoint over HTTP.
+    Pprof {
+        /// The endpoints.
+        endpoints: PprofEndpoints,
+        /// Whether heap profiles are fetched with `gc=1`.
+        gc: bool,
+        /// Fetch bounds.
+        fetch: FetchOptions,
+    },
+    /// Heap dump files an allocator writes.
+    Dumps {
+        /// Which files.
+        pattern: DumpPattern,
+        /// Delete each once it is copied into the recording.
+        remove: bool,
+        /// Largest dump read.
+        max_bytes: u64,
+        /// Dumps written before this are not the watch's.
+        since: SystemTime,
+    },
+}
+
 /// What the scraper needs to know.
 #[derive(Debug, Clone)]
 pub struct ScrapeConfig {
-    /// The endpoints.
-    pub endpoints: PprofEndpoints,
-    /// Whether heap profiles are fetched with `gc=1`.
-    pub gc: bool,
-    /// Fetch bounds.
-    pub fetch: FetchOptions,
+    /// Where the profiles come from.
+    pub source: ProfileSource,
     /// The recording directory.
     pub dir: PathBuf,
 }
+
+/// Most dumps taken in one round: an allocator that dumped a burst is
+/// caught up with over a few rounds rather than in one long one.
+const MAX_DUMPS_PER_ROUND: usize = 16;
 
 impl Scraper {
     /// Starts the thread; each finished round is passed to `report`.
@@ -106,8 +136,24 @@ where
         goroutine: Served::Unknown,
         runtime: Served::Unknown,
     };
+    let mut cursor = match &config.source {
+        ProfileSource::Dumps { since, .. } => Cursor::from(*since),
+        ProfileSource::Pprof { .. } => Cursor::from(SystemTime::UNIX_EPOCH),
+    };
     while let Ok(job) = jobs.recv() {
-        let outcome = round(&config, &job, &mut states);
+        let outcome = match &config.source {
+            ProfileSource::Pprof {
+                endpoints,
+                gc,
+                fetch,
+            } => round(&config.dir, endpoints, *gc, fetch, &job, &mut states),
+            ProfileSource::Dumps {
+                pattern,
+                remove,
+                max_bytes,
+                ..
+            } => dump_round(&config.dir, pattern, *remove, *max_bytes, &job, &mut cursor),
+        };
         if !report(outcome) {
             break;
         }
@@ -145,25 +191,140 @@ fn is_absent(state: Served, e: &FetchError) -> bool {
         )
 }
 
-fn round(config: &ScrapeConfig, job: &Job, states: &mut Availability) -> Outcome {
-    let mut out = Outcome {
-        seq: job.seq,
-        stored: Vec::new(),
-        failures: Vec::new(),
-        store_errors: Vec::new(),
-        runtime: None,
-        unavailable: Vec::new(),
+impl Outcome {
+    fn empty(seq: u64) -> Outcome {
+        Outcome {
+            last_seq: seq,
+            stored: Vec::new(),
+            failures: Vec::new(),
+            store_errors: Vec::new(),
+            runtime: None,
+            unavailable: Vec::new(),
+        }
+    }
+}
+
+/// Takes the dumps written since `cursor`, each stored as a heap profile
+/// round of its own (numbered from the job's), timed by the file.
+fn dump_round(
+    dir: &std::path::Path,
+    pattern: &DumpPattern,
+    remove: bool,
+    max_bytes: u64,
+    job: &Job,
+    cursor: &mut Cursor,
+) -> Outcome {
+    let mut out = Outcome::empty(job.seq);
+    let found = match dumps::new_dumps(pattern, *cursor, SystemTime::now(), MAX_DUMPS_PER_ROUND) {
+        Ok(found) => found,
+        Err(e) => {
+            out.failures.push((
+                "heap",
+                FetchError::NotAProfile {
+                    url: pattern.dir().display().to_string(),
+                    detail: format!("cannot list the --dumps directory: {e}"),
+                },
+            ));
+            return out;
+        }
     };
-    let heap_url = config.endpoints.heap_url(config.gc);
+    let mut seq = job.seq;
+    for dump in found {
+        // The cursor moves past a dump even when it cannot be read: a
+        // broken file is reported once, not every round.
+        *cursor = dump.cursor();
+        let name = dump.path.display().to_string();
+        let not_a_profile = |detail: String| FetchError::NotAProfile {
+            url: name.clone(),
+            detail,
+        };
+        let bytes = match read_bounded(&dump.path, max_bytes) {
+            Ok(b) => b,
+            Err(detail) => {
+                out.failures.push(("heap", not_a_profile(detail)));
+                continue;
+            }
+        };
+        // Dumps are text; a gzipped one may expand, but not without bound.
+        let limits = Limits {
+            max_decompressed: max_bytes.saturating_mul(8),
+        };
+        let mut profile = match leakwatch_profile::decode(&bytes, &limits) {
+            Ok(p) => p,
+            Err(e) => {
+                out.failures.push(("heap", not_a_profile(e.to_string())));
+                continue;
+            }
+        };
+        // Named now, while the binary that ran is at /proc/PID/exe.
+        let exe = PathBuf::from(format!("/proc/{}/exe", job.pid));
+        let bytes = symbolize_encoded(bytes, &mut profile, Some(&exe)).0;
+        match store_profile(dir, ProfileKind::Heap, seq, &bytes) {
+            Ok(file) => {
+                out.stored.push(ProfileEntry {
+                    seq,
+                    kind: ProfileKind::Heap,
+                    time: Timestamp(dump.modified),
+                    file,
+                    bytes: bytes.len() as u64,
+                    url: name.clone(),
+                    totals: totals(&profile),
+                });
+                out.last_seq = seq;
+                seq += 1;
+                if remove {
+                    if let Err(e) = std::fs::remove_file(&dump.path) {
+                        out.failures.push((
+                            "heap",
+                            not_a_profile(format!(
+                                "copied, but cannot remove it (--remove-dumps): {e}"
+                            )),
+                        ));
+                    }
+                }
+            }
+            Err(e) => out.store_errors.push(e),
+        }
+    }
+    out
+}
+
+/// The file's bytes, refused past `max` without reading them all.
+fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "larger than the {} cap (raise it with --max-body)",
+            crate::units::format_bytes(max as i64)
+        ));
+    }
+    Ok(bytes)
+}
+
+fn round(
+    dir: &std::path::Path,
+    endpoints: &PprofEndpoints,
+    gc: bool,
+    fetch: &FetchOptions,
+    job: &Job,
+    states: &mut Availability,
+) -> Outcome {
+    let mut out = Outcome::empty(job.seq);
+    let heap_url = endpoints.heap_url(gc);
     let mut targets = vec![(ProfileKind::Heap, heap_url)];
-    if let Some(g) = &config.endpoints.goroutine {
+    if let Some(g) = &endpoints.goroutine {
         if states.goroutine != Served::No {
             targets.push((ProfileKind::Goroutine, g.clone()));
         }
     }
     for (kind, url) in targets {
         let time = Timestamp::now();
-        match fetch_retrying(&url, &config.fetch, job.retry_refused_until) {
+        match fetch_retrying(&url, fetch, job.retry_refused_until) {
             Ok((bytes, mut profile)) => {
                 if kind == ProfileKind::Goroutine {
                     states.goroutine = Served::Yes;
@@ -172,7 +333,7 @@ fn round(config: &ScrapeConfig, job: &Job, states: &mut Availability) -> Outcome
                 // now, while the binary that ran is at /proc/PID/exe.
                 let exe = PathBuf::from(format!("/proc/{}/exe", job.pid));
                 let bytes = symbolize_encoded(bytes, &mut profile, Some(&exe)).0;
-                match store_profile(&config.dir, kind, job.seq, &bytes) {
+                match store_profile(dir, kind, job.seq, &bytes) {
                     Ok(file) => out.stored.push(ProfileEntry {
                         seq: job.seq,
                         kind,
@@ -196,9 +357,9 @@ fn round(config: &ScrapeConfig, job: &Job, states: &mut Availability) -> Outcome
     }
 
     if states.runtime != Served::No {
-        let url = &config.endpoints.runtime_stats;
+        let url = &endpoints.runtime_stats;
         let time = Timestamp::now();
-        match fetch_retrying(url, &config.fetch, job.retry_refused_until) {
+        match fetch_retrying(url, fetch, job.retry_refused_until) {
             Ok((_, profile)) => match profile.memstats {
                 Some(m) => {
                     states.runtime = Served::Yes;

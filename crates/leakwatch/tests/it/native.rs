@@ -72,9 +72,9 @@ fn run(program: &'static str, allocator: Allocator) -> &'static Run {
     RUNS[p][a].get_or_init(|| build_and_run(program, allocator))
 }
 
-fn build_and_run(program: &str, allocator: Allocator) -> Run {
-    // Kept for the whole run: tests read the dumps concurrently.
-    let dir = support::scratch().keep();
+/// Builds `testdata/native/PROGRAM.c` as a PIE against the allocator, into
+/// `dir`.
+fn build(program: &str, allocator: Allocator, dir: &Path) -> PathBuf {
     let binary = dir.join(format!("{program}-{}", allocator.lib()));
     let src = support::repo_root().join(format!("testdata/native/{program}.c"));
     let mut cc = Command::new("gcc");
@@ -86,6 +86,13 @@ fn build_and_run(program: &str, allocator: Allocator) -> Run {
         .output()
         .unwrap_or_else(|e| panic!("cannot run gcc ({e}); scripts/test installs what it needs"));
     assert!(out.status.success(), "{}", describe(&cc, &out));
+    binary
+}
+
+fn build_and_run(program: &str, allocator: Allocator) -> Run {
+    // Kept for the whole run: tests read the dumps concurrently.
+    let dir = support::scratch().keep();
+    let binary = build(program, allocator, &dir);
 
     let mut cmd = Command::new(&binary);
     cmd.arg(REQUESTS);
@@ -384,4 +391,96 @@ fn without_the_binary_frames_are_named_by_their_mapping() {
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["[leaky-tcmalloc]", "[libc.so.6]"], "{rows:?}");
     assert_eq!(rows[0].flat, rows[0].cum);
+}
+
+/// `check --dumps GLOB -- PROGRAM`: the program runs paced for about
+/// twenty seconds with jemalloc dumping every 4 MiB allocated; leakwatch
+/// leaves its environment alone (the test sets `MALLOC_CONF`, as a user
+/// would), takes each new dump as a heap profile round and gives the
+/// verdict. Returns the verdict and the dump directory.
+fn check_dumps(program: &str, extra: &[&str]) -> (Value, tempfile::TempDir) {
+    let dir = support::scratch();
+    let binary = build(program, Allocator::Jemalloc, dir.path());
+    let prefix = dir.path().join("app");
+    let glob = format!("{}/app.*.heap", dir.path().display());
+    let mut cmd = leakwatch();
+    cmd.args(["check", "--quiet", "--json", "--interval", "250ms"])
+        .args(["--profile-interval", "1s", "--dumps", &glob])
+        .args(extra)
+        .arg("--out")
+        .arg(dir.path().join("rec"))
+        .arg("--")
+        .arg(&binary)
+        .args(["20000", "1000"])
+        .env(
+            "MALLOC_CONF",
+            format!(
+                "prof:true,lg_prof_sample:14,lg_prof_interval:22,prof_prefix:{}",
+                prefix.display()
+            ),
+        );
+    let out = cmd.output().expect("run leakwatch check");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1 | 3)),
+        "{}",
+        describe(&cmd, &out)
+    );
+    let verdict: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("verdict JSON ({e}): {}", describe(&cmd, &out)));
+    assert_eq!(
+        out.status.code(),
+        Some(match verdict["verdict"].as_str() {
+            Some("leak") => 1,
+            Some("no_leak") => 0,
+            _ => 3,
+        }),
+        "the exit code is the verdict's"
+    );
+    (verdict, dir)
+}
+
+fn dumps_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".heap"))
+        })
+        .count()
+}
+
+#[test]
+fn check_with_dumps_names_the_leaking_function_and_keeps_the_dumps() {
+    let (verdict, dir) = check_dumps("leaky", &[]);
+    assert_eq!(verdict["verdict"], "leak", "{verdict:#}");
+    assert_eq!(verdict["kind"], serde_json::json!(["heap"]), "{verdict:#}");
+    assert_eq!(
+        verdict["sites"][0]["function"], "open_session",
+        "{verdict:#}"
+    );
+    let file = verdict["sites"][0]["file"].as_str().unwrap_or_default();
+    assert!(file.ends_with("testdata/native/leaky.c"), "{file}");
+    assert!(
+        verdict["window"]["heap_profiles"].as_u64().unwrap() >= 10,
+        "{verdict:#}"
+    );
+    // The dumps are the user's: copied, not moved.
+    assert!(dumps_in(dir.path()) >= 10, "the dumps were removed");
+}
+
+#[test]
+fn check_with_dumps_of_a_healthy_program_is_no_leak_and_can_remove_them() {
+    let (verdict, dir) = check_dumps("healthy", &["--remove-dumps"]);
+    assert_eq!(verdict["verdict"], "no_leak", "{verdict:#}");
+    assert!(
+        verdict["window"]["heap_profiles"].as_u64().unwrap() >= 10,
+        "{verdict:#}"
+    );
+    // Every dump taken was deleted; at most the last, written as the
+    // program exited, can remain.
+    assert!(
+        dumps_in(dir.path()) <= 1,
+        "--remove-dumps left {} dumps",
+        dumps_in(dir.path())
+    );
 }
