@@ -237,3 +237,55 @@ fn demo_without_its_service_says_how_to_install_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rust_service_on_tikv_jemallocator_writing_dumps_is_named() {
+    // The demo service is a Rust program on tikv-jemallocator: with the
+    // prefixed options it writes heap_v2 dumps by itself, no endpoint.
+    let dir = scratch();
+    let prefix = dir.path().join("demo");
+    let mut child = Command::new(demo_exe())
+        .args(["--addr", "127.0.0.1:0", "--rate", "2000"])
+        .env(
+            "_RJEM_MALLOC_CONF",
+            format!("lg_prof_interval:20,prof_prefix:{}", prefix.display()),
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let newest = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "heap"))
+            .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // Enough dumps that the cache dominates the newest one.
+    while std::fs::read_dir(dir.path()).unwrap().count() < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heap dumps were written"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = child.kill();
+    let _ = child.wait();
+    let dump = newest().expect("a dump");
+    let out = leakwatch()
+        .args(["top", "--json", "--binary"])
+        .arg(demo_exe())
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(table["rows"][0]["function"], NEW_ENTRY, "{table:#}");
+    let file = table["rows"][0]["file"].as_str().unwrap_or_default();
+    assert!(file.ends_with("demo/src/cache.rs"), "{file}");
+}
