@@ -182,6 +182,61 @@ pub fn assess(
     })
 }
 
+/// The smallest steady growth, per second, that [`assess`] would call
+/// growing in this window: the power of a "no leak". A leak at this rate
+/// added to the series would have been found; a slower one could hide in
+/// its noise and span. `None` when the series is too short to assess.
+///
+/// Found by the method itself rather than from a formula: every guard
+/// (the trend test with its autocorrelation correction, the recent-growth
+/// tests, the floors on the change) only gets easier to pass as a steady
+/// slope is added, so the smallest passing slope is bracketed by doubling
+/// and then bisected. A series that already grows is judged on what is
+/// left once its own trend is taken out, so the figure is its noise's, not
+/// its leak's.
+pub fn detectable_slope(
+    t: &[f64],
+    y: &[f64],
+    segments: &[Range<usize>],
+    th: &Thresholds,
+) -> Option<f64> {
+    let a = assess(t, y, segments, th).ok()?;
+    if a.span <= 0.0 {
+        return None;
+    }
+    let own = if a.growing() { a.whole.slope } else { 0.0 };
+    let base: Vec<f64> = t.iter().zip(y).map(|(t, y)| y - own * t).collect();
+    let grows = |slope: f64| {
+        let lifted: Vec<f64> = t.iter().zip(&base).map(|(t, y)| y + slope * t).collect();
+        assess(t, &lifted, segments, th).is_ok_and(|a| a.growing())
+    };
+    // The floors alone set a lower bound on any slope that can pass.
+    let floor = (th.min_absolute_change / a.span)
+        .max(th.min_relative_change * a.level.abs() / a.span)
+        .max(f64::MIN_POSITIVE);
+    let mut high = floor;
+    let mut doublings = 0;
+    while !grows(high) {
+        doublings += 1;
+        if doublings > 60 {
+            return None;
+        }
+        high *= 2.0;
+    }
+    let mut low = if doublings == 0 { 0.0 } else { high / 2.0 };
+    // Eight halvings: the answer is within 0.4% of the bracket, and it is
+    // the slope that passed, so never an understatement.
+    for _ in 0..8 {
+        let mid = (low + high) / 2.0;
+        if grows(mid) {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    Some(high)
+}
+
 /// Bins each segment of a long series in proportion to its length so that
 /// the total stays near `max`; short series pass through unchanged. Returns
 /// the points and the segments' ranges in the binned series.
@@ -328,6 +383,28 @@ mod tests {
             assess(&t, &y, std::slice::from_ref(&(0..3)), &Thresholds::BYTES),
             Err(TooFew { have: 3, need: 15 })
         );
+    }
+
+    #[test]
+    fn twice_the_detectable_slope_added_to_a_flat_series_is_growth() {
+        let n = 120;
+        let t = secs(n, 5.0);
+        let e = noise(n, 7);
+        let flat: Vec<f64> = e.iter().map(|e| 200e6 + 3e6 * e).collect();
+        let segs = [0..n];
+        let d = detectable_slope(&t, &flat, &segs, &Thresholds::BYTES).expect("assessable");
+        assert!(d > 0.0);
+        let lift =
+            |k: f64| -> Vec<f64> { t.iter().zip(&flat).map(|(t, y)| y + k * d * t).collect() };
+        assert!(
+            run(&t, &lift(2.0)).growing(),
+            "twice the detectable rate is a leak"
+        );
+        assert!(!run(&t, &lift(0.5)).growing(), "half of it hides");
+        // Noisier data hides more.
+        let noisy: Vec<f64> = e.iter().map(|e| 200e6 + 30e6 * e).collect();
+        let dn = detectable_slope(&t, &noisy, &segs, &Thresholds::BYTES).unwrap();
+        assert!(dn > d, "{dn} vs {d}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod demo;
 mod live_view;
 mod native;
 mod oracle;
+mod power;
 mod render_flame;
 mod report_browser;
 mod scenarios;

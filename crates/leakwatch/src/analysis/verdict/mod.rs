@@ -104,6 +104,10 @@ pub struct MemoryTrend {
     pub p_value: f64,
     /// Whether the series leaks.
     pub growing: bool,
+    /// The smallest steady growth, bytes per hour, this window would have
+    /// called a leak (see [`crate::analysis::growth::detectable_slope`]);
+    /// `null` when the series is too short to judge.
+    pub detectable_bytes_per_hour: Option<f64>,
 }
 
 /// The heap's trend.
@@ -129,6 +133,9 @@ pub struct GoroutineTrend {
     pub p_value: f64,
     /// Whether the count leaks.
     pub growing: bool,
+    /// The smallest steady growth, goroutines per hour, this window would
+    /// have called a leak; `null` when the series is too short to judge.
+    pub detectable_per_hour: Option<f64>,
 }
 
 /// The memory limit and when it will be reached.

@@ -6,7 +6,7 @@
 use super::summary::{self, Facts};
 use super::{events, growing_sites, limit, sawtooth};
 use super::{Decision, GoroutineTrend, HeapTrend, LeakKind, MemoryTrend, Verdict, SCHEMA};
-use crate::analysis::growth::{assess, Assessment, Thresholds, TooFew};
+use crate::analysis::growth::{assess, detectable_slope, Assessment, Thresholds, TooFew};
 use crate::analysis::series::{Observations, Series};
 use crate::analysis::sites::is_runtime_frame;
 use crate::analysis::stats::{self, Trend};
@@ -171,6 +171,11 @@ fn reported_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<Trend> {
     }
 }
 
+/// [`detectable_slope`] of a series, per second.
+pub(super) fn detectable(s: &Series, th: &Thresholds) -> Option<f64> {
+    detectable_slope(&s.t, &s.y, &s.segments(), th)
+}
+
 fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTrend> {
     let trend = reported_trend(s, a)?;
     Some(MemoryTrend {
@@ -181,6 +186,7 @@ fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTren
         slope_high: trend.slope_high * 3600.0,
         p_value: trend.p_value,
         growing: a.as_ref().is_ok_and(Assessment::growing),
+        detectable_bytes_per_hour: detectable(s, &Thresholds::BYTES).map(|d| d * 3600.0),
     })
 }
 
@@ -192,6 +198,7 @@ fn goroutine_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<Gorouti
         slope_per_hour: trend.slope * 3600.0,
         p_value: trend.p_value,
         growing: a.as_ref().is_ok_and(Assessment::growing),
+        detectable_per_hour: detectable(s, &Thresholds::COUNT).map(|d| d * 3600.0),
     })
 }
 

@@ -295,6 +295,14 @@ fn no_leak_sentence(f: &Facts) -> String {
         }
     }
     s.push('.');
+    // What the "no" is worth: the slowest leak this window would have
+    // caught, from the same series the sentence is about.
+    if let Some(d) = super::rules::detectable(series, &Thresholds::BYTES) {
+        s.push_str(&format!(
+            " No leak faster than {} could hide in this window.",
+            rate(d)
+        ));
+    }
     s
 }
 
