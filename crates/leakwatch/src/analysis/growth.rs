@@ -391,7 +391,7 @@ mod tests {
         let t = secs(n, 5.0);
         let e = noise(n, 7);
         let flat: Vec<f64> = e.iter().map(|e| 200e6 + 3e6 * e).collect();
-        let segs: [Range<usize>; 1] = [0..n];
+        let segs = std::slice::from_ref(&(0..n)).to_vec();
         let d = detectable_slope(&t, &flat, &segs, &Thresholds::BYTES).expect("assessable");
         assert!(d > 0.0);
         let lift =
