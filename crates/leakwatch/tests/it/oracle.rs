@@ -329,3 +329,173 @@ fn top_and_diff_read_urls() {
     let out = run_err(leakwatch().args(["diff", &base, "--wait", "1s"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--wait needs an http:// URL"));
 }
+
+/// Goroutine, mutex and block profiles of `testdata/blockgen` in Go's text
+/// form (`?debug=1`), with the binary that wrote them.
+///
+/// The program is built with inlining off: pprof names a text profile's
+/// addresses from the binary by the function holding the instruction, so
+/// an inlined call would be its caller there and itself in Go's comment
+/// lines, which leakwatch reads.
+struct BlockProfiles {
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl BlockProfiles {
+    fn get() -> &'static BlockProfiles {
+        static PROFILES: OnceLock<BlockProfiles> = OnceLock::new();
+        PROFILES.get_or_init(|| {
+            // Kept for the whole run: tests read it concurrently.
+            let dir = support::scratch().keep();
+            let bin = dir.join("blockgen");
+            let src = support::repo_root().join("testdata/blockgen");
+            run_ok(
+                support::go()
+                    .current_dir(&src)
+                    .args(["build", "-gcflags=all=-l", "-o"])
+                    .arg(&bin)
+                    .arg("."),
+            );
+            run_ok(std::process::Command::new(&bin).arg("-out").arg(&dir));
+            BlockProfiles { dir, bin }
+        })
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_owned()
+    }
+}
+
+/// `go tool pprof -top BINARY FILE` in `unit` (pprof's `-unit`), parsed as
+/// the byte tables of the heap tests are.
+fn oracle_in_unit(unit: &str, args: &[&str]) -> TopReport {
+    let scratch = support::scratch();
+    let mut cmd = support::go();
+    cmd.current_dir(scratch.path())
+        .env("PPROF_TMPDIR", scratch.path())
+        .env("HOME", scratch.path())
+        .args(["tool", "pprof", "-top", "-nodefraction=0"])
+        .arg(format!("-unit={unit}"))
+        .args(args);
+    let out = run_ok(&mut cmd);
+    // `123ns` → `123B`: the table parser reads byte values.
+    let mut text = String::with_capacity(out.len());
+    let mut prev_digit = false;
+    let mut chars = out.chars().peekable();
+    while let Some(c) = chars.next() {
+        if prev_digit && c == 'n' && chars.peek() == Some(&'s') {
+            chars.next();
+            text.push('B');
+            prev_digit = false;
+            continue;
+        }
+        prev_digit = c.is_ascii_digit();
+        text.push(c);
+    }
+    pprof::parse_top(&text).unwrap_or_else(|e| panic!("cannot parse pprof output ({e}):\n{out}"))
+}
+
+/// `top --binary` on a Go text profile equals `pprof -top BINARY` row for
+/// row: the runtime frames Go hides from the comment lines (where a
+/// goroutine parks, where a wait happens) keep their flat.
+fn assert_text_top_matches(file: &str, sample_index: &str, unit: &str, min_rows: usize) {
+    let p = BlockProfiles::get();
+    let (bin, file) = (p.bin.to_str().unwrap(), p.path(file));
+    let (ours, doc) = leakwatch_json(&[
+        "top",
+        "-n",
+        "1000",
+        "-i",
+        sample_index,
+        "--binary",
+        bin,
+        &file,
+    ]);
+    let theirs = oracle_in_unit(unit, &["-sample_index", sample_index, bin, &file]);
+    assert_eq!(doc["total"].as_i64(), Some(theirs.total), "total");
+    assert_eq!(doc["sample_type"].as_str(), Some(sample_index));
+    assert!(theirs.rows.len() >= min_rows, "{theirs:?}");
+    assert_eq!(ours, theirs.rows, "top -i {sample_index} {file}");
+}
+
+#[test]
+fn goroutine_text_top_matches_pprof_with_runtime_frames() {
+    assert_text_top_matches("goroutine.txt", "goroutine", "B", 20);
+    let p = BlockProfiles::get();
+    let (ours, _) = leakwatch_json(&[
+        "top",
+        "--binary",
+        p.bin.to_str().unwrap(),
+        &p.path("goroutine.txt"),
+    ]);
+    // Parked goroutines are flat in the scheduler, not in their callers.
+    assert_eq!(ours[0].name, "runtime.gopark", "{ours:?}");
+    assert!(ours[0].flat >= 28, "{ours:?}");
+}
+
+#[test]
+fn mutex_text_top_matches_pprof() {
+    assert_text_top_matches("mutex.txt", "delay", "ns", 5);
+    assert_text_top_matches("mutex.txt", "contentions", "B", 5);
+}
+
+#[test]
+fn block_text_top_matches_pprof() {
+    assert_text_top_matches("block.txt", "delay", "ns", 10);
+    assert_text_top_matches("block.txt", "contentions", "B", 10);
+}
+
+/// The text and the protobuf of one moment hold the same events: totals
+/// agree, and so do the program's own functions.
+#[test]
+fn mutex_and_block_text_agree_with_their_protobuf() {
+    let p = BlockProfiles::get();
+    let bin = p.bin.to_str().unwrap();
+    for name in ["mutex", "block"] {
+        for index in ["contentions", "delay"] {
+            let (text, text_doc) = leakwatch_json(&[
+                "top",
+                "-n",
+                "1000",
+                "-i",
+                index,
+                "--binary",
+                bin,
+                &p.path(&format!("{name}.txt")),
+            ]);
+            let (proto, proto_doc) = leakwatch_json(&[
+                "top",
+                "-n",
+                "1000",
+                "-i",
+                index,
+                &p.path(&format!("{name}.pb.gz")),
+            ]);
+            let mine = |rows: &[TopRow]| -> BTreeMap<String, (i64, i64)> {
+                rows.iter()
+                    .filter(|r| r.name.starts_with("main."))
+                    .map(|r| (r.name.clone(), (r.flat, r.cum)))
+                    .collect()
+            };
+            if index == "contentions" {
+                assert_eq!(text_doc["total"], proto_doc["total"], "{name} {index}");
+                assert_eq!(mine(&text), mine(&proto), "{name} {index}");
+            } else {
+                // Go converts cycles to nanoseconds once per record for the
+                // protobuf and pprof once per record for the text, with
+                // the same formula: equal but for float rounding.
+                let (t, q) = (
+                    text_doc["total"].as_i64().unwrap(),
+                    proto_doc["total"].as_i64().unwrap(),
+                );
+                assert!((t - q).abs() <= 64, "{name} {index}: {t} vs {q}");
+                assert_eq!(
+                    mine(&text).keys().collect::<Vec<_>>(),
+                    mine(&proto).keys().collect::<Vec<_>>(),
+                    "{name} {index}"
+                );
+            }
+        }
+    }
+}

@@ -4,10 +4,12 @@
 //! Formats, in the order they are recognized:
 //! - gzip (one or more concatenated members), decompressed under
 //!   [`Limits::max_decompressed`] and sniffed again;
-//! - Go text profiles: `heap profile: …` (the `text` module's heap parser)
-//!   and `goroutine profile: total N` (any `NAME profile: total N` count
-//!   profile); the same heap parser reads gperftools' (tcmalloc's) heap
-//!   profiles (`@ heapprofile`, `@ heap_v2/N`, growth profiles);
+//! - Go text profiles: `heap profile: …` (the `text` module's heap parser),
+//!   `goroutine profile: total N` (any `NAME profile: total N` count
+//!   profile, `goroutineleak` included) and the mutex and block profiles
+//!   (`--- mutex:`, `--- contention:`); the same heap parser reads
+//!   gperftools' (tcmalloc's) heap profiles (`@ heapprofile`,
+//!   `@ heap_v2/N`, growth profiles);
 //! - jemalloc's `heap_v2/N` heap dumps (the `jemalloc` module);
 //! - pprof protobuf (the `proto` module).
 //!
@@ -15,7 +17,7 @@
 //! jemalloc and gperftools write it) becomes the profile's mappings (the
 //! `maps` module), so that addresses of position-independent executables
 //! and shared libraries are symbolized right. Formats pprof reads and
-//! leakwatch does not (threadz, contention, legacy CPU, Java) are named in
+//! leakwatch does not (threadz, C++ contention, legacy CPU, Java) are named in
 //! the error, with how to convert them.
 //!
 //! [`decode()`] builds the whole model. [`scan::scan`] builds all of it
@@ -135,12 +137,13 @@ fn unsupported_format(bytes: &[u8]) -> Option<&'static str> {
         (b"--- threadz", "a threadz profile"),
         (b"--- heapz 1 ---", "a Java heap profile"),
         (b"--- contentionz 1 ---", "a Java contention profile"),
+        // Go's `--- contention:` and `--- mutex:` are read (the `text`
+        // module); gperftools' headers differ after the word.
         (b"--- contentionz", "a legacy contention profile"),
         (
             b"--- contention",
-            "a legacy contention profile (Go block `?debug=1`, or gperftools)",
+            "a legacy contention profile (gperftools)",
         ),
-        (b"--- mutex:", "a Go mutex profile in text (`?debug=1`)"),
         (
             b"--- symbol",
             "a symbolized legacy profile (`jeprof --raw` or `pprof -raw`)",

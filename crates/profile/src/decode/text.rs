@@ -9,7 +9,17 @@
 //! # Alloc = 4572952
 //! ```
 //!
-//! and `goroutine profile: total N` with `COUNT @ 0x… 0x…` rows.
+//! `goroutine profile: total N` with `COUNT @ 0x… 0x…` rows (any
+//! `NAME profile: total N`: threadcreate, and Go 1.26's `goroutineleak`),
+//! and Go's mutex and block profiles:
+//!
+//! ```text
+//! --- mutex:                      (block: `--- contention:`)
+//! cycles/second=2099997590
+//! sampling period=1               (mutex only)
+//! 574378258 257 @ 0x4bb98b 0x4bb972 0x463381
+//! #\t0x4bb98a\tsync.(*Mutex).Unlock+0xca\t/src/sync/mutex.go:223
+//! ```
 //!
 //! The profile built is the one `go tool pprof` (Go 1.19's vendored
 //! `profile/legacy_profile.go`) builds from the same text — same sample
@@ -24,15 +34,32 @@
 //!   Inlined frames are separate addresses in Go ≥ 1.12 text output, so
 //!   each gets its own location; should several comment lines share a PC
 //!   they become the inline lines of one location, innermost first.
-//! - frames Go hides from the comment lines — the leading `runtime.*`
-//!   allocator or scheduler frames and the trailing `runtime.goexit` —
-//!   are left out of the stack, as Go's own protobuf writer does for heap
-//!   profiles; without a name they would only show up as bare addresses.
-//!   (Go prints every frame of a stack that would otherwise show none; a
-//!   stack with no comment lines at all is kept whole, unnamed.)
+//! - in heap profiles, frames Go hides from the comment lines — the
+//!   leading `runtime.*` allocator frames and the trailing
+//!   `runtime.goexit` — are left out of the stack, as Go's own protobuf
+//!   writer leaves them out of heap profiles; without a name they would
+//!   only show up as bare addresses. (Go prints every frame of a stack
+//!   that would otherwise show none; a stack with no comment lines at all
+//!   is kept whole, unnamed.) Count, mutex and block profiles keep every
+//!   address, as pprof and Go's protobuf writer do: there the hidden
+//!   leading frames are where the goroutine or the wait is
+//!   (`runtime.gopark`, `runtime.chanrecv1`), and dropping them would
+//!   silently move `flat` onto the caller. They stay bare addresses,
+//!   which `--binary` names, as pprof names them given the binary.
 //!
 //! The `# runtime.MemStats` trailer becomes [`MemStats`]; `# labels:` lines
 //! of count profiles become string labels.
+//!
+//! A count profile's sample type is its name with unit `count`, so a
+//! `goroutineleak/count` profile (Go 1.26+ built with
+//! `GOEXPERIMENT=goroutineleakprofile`, served at
+//! `/debug/pprof/goroutineleak`) says what it is: every goroutine in it is
+//! blocked on something no running goroutine can reach, a leak by proof.
+//!
+//! Mutex and block profiles become `contentions/count` and
+//! `delay/nanoseconds`, unsampled as pprof's `parseContention` does:
+//! counts times the sampling period, cycles times the period divided by
+//! the clock in GHz.
 
 use std::collections::HashMap;
 
@@ -52,6 +79,8 @@ pub(crate) enum Kind {
     Count,
     /// jemalloc's `heap_v2/PERIOD` dump (the `jemalloc` module).
     Jemalloc,
+    /// Go's mutex (`--- mutex:`) or block (`--- contention:`) profile.
+    Contention,
 }
 
 /// pprof's `drop_frames` for legacy heap profiles: allocator entry points,
@@ -79,8 +108,22 @@ const ALLOC_KEEP_FRAMES: &str = "runtime\\.panic|runtime\\.reflectcall|runtime\\
 const CPU_DROP_FRAMES: &str =
     "ProfileData::Add|ProfileData::prof_handler|CpuProfiler::prof_handler|__pthread_sighandler|__restore";
 
+/// pprof's `drop_frames` for contention profiles: lock bookkeeping
+/// frames of C++ lock profilers. None is a Go name, but pprof writes the
+/// pattern into every legacy contention profile, so it is kept identical.
+const LOCK_DROP_FRAMES: &str = concat!(
+    "RecordLockProfileData|(base::)?RecordLockProfileData.*|",
+    "(base::)?SubmitMutexProfileData.*|(base::)?SubmitSpinLockProfileData.*|",
+    "(base::Mutex::)?AwaitCommon.*|(base::Mutex::)?Unlock.*|(base::Mutex::)?UnlockSlow.*|",
+    "(base::Mutex::)?ReaderUnlock.*|(base::MutexLock::)?~MutexLock.*|(Mutex::)?AwaitCommon.*|",
+    "(Mutex::)?Unlock.*|(Mutex::)?UnlockSlow.*|(Mutex::)?ReaderUnlock.*|",
+    "(MutexLock::)?~MutexLock.*|(SpinLock::)?Unlock.*|(SpinLock::)?SlowUnlock.*|",
+    "(SpinLockHolder::)?~SpinLockHolder.*"
+);
+
 const HEAP_HEADER: &str = "`heap profile: N: M [A: B] @ heap/RATE`";
 const COUNT_HEADER: &str = "`NAME profile: total N`";
+const CONTENTION_HEADER: &str = "`--- mutex:` or `--- contention:`";
 
 /// Recognizes a Go text profile by its first line that is neither blank
 /// nor a comment.
@@ -94,6 +137,10 @@ pub(crate) fn sniff(bytes: &[u8]) -> Option<Kind> {
     }
     if super::jemalloc::is_header(line) {
         return Some(Kind::Jemalloc);
+    }
+    // `--- contentionz` (C++) shares the prefix but not the colon.
+    if line.starts_with(b"--- mutex:") || line.starts_with(b"--- contention:") {
+        return Some(Kind::Contention);
     }
     // `NAME profile:` with a one-word name, as in `goroutine profile: total 6`.
     let space = line.iter().position(|&b| b == b' ')?;
@@ -117,7 +164,7 @@ pub(crate) fn parse(bytes: &[u8], kind: Kind) -> Result<Profile, DecodeError> {
             problem: "not valid UTF-8 text".into(),
         }
     })?;
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l)).peekable();
     let mut b = Builder::default();
     let mode = match kind {
         Kind::Jemalloc => return super::jemalloc::parse(text),
@@ -132,6 +179,13 @@ pub(crate) fn parse(bytes: &[u8], kind: Kind) -> Result<Profile, DecodeError> {
                 .find(|(_, l)| !is_space_or_comment(l))
                 .unwrap_or((1, ""));
             b.count_header(header)?
+        }
+        Kind::Contention => {
+            let (_, header) = lines
+                .by_ref()
+                .find(|(_, l)| !l.trim().is_empty())
+                .unwrap_or((1, ""));
+            b.contention_header(header, &mut lines)?
         }
     };
     b.body(lines, &mode)?;
@@ -151,6 +205,20 @@ enum Mode {
         has_alloc: bool,
     },
     Count,
+    Contention {
+        /// `sampling period=`: each record stands for this many events.
+        period: i64,
+        /// `cycles/second=` (0 when absent: delays stay in cycles).
+        cpu_hz: i64,
+    },
+}
+
+impl Mode {
+    /// Whether frames Go hides from the comment lines are left out (see
+    /// the module documentation).
+    fn trims_hidden_frames(&self) -> bool {
+        matches!(self, Mode::Heap { .. })
+    }
 }
 
 /// One row and the comment lines after it.
@@ -281,6 +349,64 @@ impl Builder {
         Ok(Mode::Count)
     }
 
+    /// `--- mutex:` or `--- contention:`, then the `key=value` attribute
+    /// lines before the first record; the first line that is not one is
+    /// left in `lines` for the body.
+    fn contention_header<'a>(
+        &mut self,
+        line: &str,
+        lines: &mut std::iter::Peekable<impl Iterator<Item = (usize, &'a str)>>,
+    ) -> Result<Mode, DecodeError> {
+        let line = line.trim();
+        if !line.starts_with("--- mutex:") && !line.starts_with("--- contention:") {
+            return Err(DecodeError::TextHeader {
+                kind: "contention profile",
+                found: shorten(line, 80),
+                expected: CONTENTION_HEADER,
+            });
+        }
+        let mut period = 1;
+        let mut cpu_hz = 0;
+        while let Some(&(n, raw)) = lines.peek() {
+            let attr = raw.trim();
+            if attr.is_empty() || attr.starts_with('#') {
+                lines.next();
+                continue;
+            }
+            let Some((key, value)) = attr.split_once('=') else {
+                break;
+            };
+            let bad = |what: &str| DecodeError::TextLine {
+                line: n,
+                problem: format!(
+                    "{what} in contention profile attribute {:?}",
+                    shorten(attr, 80)
+                ),
+            };
+            let value = value.trim();
+            let int = || parse_go_int(value).ok_or_else(|| bad("bad number"));
+            match key.trim() {
+                "cycles/second" => cpu_hz = int()?,
+                "sampling period" => period = int()?,
+                "ms since reset" => {
+                    self.p.duration_nanos = int()?
+                        .checked_mul(1_000_000)
+                        .ok_or_else(|| bad("out of range number"))?;
+                }
+                "discarded samples" => {}
+                _ => return Err(bad("unknown attribute")),
+            }
+            lines.next();
+        }
+        let contentions = self.value_type("contentions", "count");
+        let delay = self.value_type("delay", "nanoseconds");
+        self.p.sample_types = vec![contentions, delay];
+        self.p.period_type = Some(contentions);
+        self.p.period = period;
+        self.p.drop_frames = self.strings.intern(LOCK_DROP_FRAMES);
+        Ok(Mode::Contention { period, cpu_hz })
+    }
+
     fn body<'a>(
         &mut self,
         mut lines: impl Iterator<Item = (usize, &'a str)>,
@@ -292,7 +418,7 @@ impl Builder {
             let line = raw.trim();
             if line.is_empty() {
                 if let Some(r) = row.take() {
-                    self.add_row(r);
+                    self.add_row(r, mode);
                 }
                 continue;
             }
@@ -306,7 +432,7 @@ impl Builder {
                     )?;
                 } else if comment == "runtime.MemStats" {
                     if let Some(r) = row.take() {
-                        self.add_row(r);
+                        self.add_row(r, mode);
                     }
                     in_memstats = true;
                     self.memstats = Some(MemStats::default());
@@ -329,20 +455,21 @@ impl Builder {
                 continue;
             }
             if let Some(r) = row.take() {
-                self.add_row(r);
+                self.add_row(r, mode);
             }
             row = Some(match mode {
                 Mode::Heap { rate, has_alloc } => heap_row(line, n, *rate, *has_alloc)?,
                 Mode::Count => count_row(line, n)?,
+                Mode::Contention { period, cpu_hz } => contention_row(line, n, *period, *cpu_hz)?,
             });
         }
         if let Some(r) = row.take() {
-            self.add_row(r);
+            self.add_row(r, mode);
         }
         Ok(())
     }
 
-    fn add_row(&mut self, row: Row<'_>) {
+    fn add_row(&mut self, row: Row<'_>, mode: &Mode) {
         // Match each address with its comment lines. Both are in stack
         // order and Go only leaves frames out, so one forward pass does.
         let keys: Vec<u64> = row.addrs.iter().map(|a| a.wrapping_sub(1)).collect();
@@ -366,7 +493,7 @@ impl Builder {
         let first = spans.iter().position(Option::is_some);
         let last = spans.iter().rposition(Option::is_some);
         let range = match (first, last) {
-            (Some(f), Some(l)) => f..l + 1,
+            (Some(f), Some(l)) if mode.trims_hidden_frames() => f..l + 1,
             _ => 0..keys.len(),
         };
 
@@ -553,6 +680,72 @@ fn count_row<'a>(line: &str, n: usize) -> Result<Row<'a>, DecodeError> {
         addrs: addresses(rest, n)?,
         ..Row::default()
     })
+}
+
+/// `CYCLES COUNT @ 0x… 0x…`, unsampled as pprof does.
+fn contention_row<'a>(
+    line: &str,
+    n: usize,
+    period: i64,
+    cpu_hz: i64,
+) -> Result<Row<'a>, DecodeError> {
+    let bad = |what: &str| DecodeError::TextLine {
+        line: n,
+        problem: format!(
+            "{what} in contention profile row {:?}; expected `CYCLES COUNT @ 0xADDR …`",
+            shorten(line, 80)
+        ),
+    };
+    let mut c = Cursor::new(line);
+    let cycles = c.int().ok_or_else(|| bad("bad cycle count"))?;
+    c.spaces();
+    let mut count = c.int().ok_or_else(|| bad("bad event count"))?;
+    c.spaces();
+    c.lit("@").ok_or_else(|| bad("missing `@`"))?;
+    let addrs = addresses(c.rest(), n)?;
+    let mut delay = cycles;
+    if period > 0 {
+        if cpu_hz > 0 {
+            // pprof's arithmetic, float for float, so that the
+            // truncation lands on the same nanosecond.
+            let cpu_ghz = cpu_hz as f64 / 1e9;
+            delay = (cycles as f64 * period as f64 / cpu_ghz) as i64;
+        }
+        count = count
+            .checked_mul(period)
+            .ok_or_else(|| bad("event count times sampling period out of range"))?;
+    }
+    Ok(Row {
+        values: vec![count, delay],
+        addrs,
+        ..Row::default()
+    })
+}
+
+/// A number as Go's `strconv.ParseInt(s, 0, 64)` reads it: decimal, `0x`
+/// hex, `0o` or leading-`0` octal, `0b` binary, optionally signed.
+fn parse_go_int(s: &str) -> Option<i64> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let lower = digits.to_ascii_lowercase();
+    let (radix, body) = if let Some(h) = lower.strip_prefix("0x") {
+        (16, h)
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        (2, b)
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        (8, o)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    let v = i64::from_str_radix(body, radix).ok()?;
+    Some(if neg { -v } else { v })
 }
 
 /// The space-separated `0x…` addresses of a row.

@@ -185,9 +185,20 @@ fn goroutine_text_profile_names_user_frames() {
         ("goroutine", "count", 1)
     );
     assert_eq!(p.samples[0].values, [5]);
-    let leaf = &p.locations[p.samples[0].location_ids[0] as usize - 1];
+    // The runtime frames Go hides from the comments stay in the stack, as
+    // pprof keeps them: the leaf is where the goroutine parked, unnamed
+    // without the binary, and main.waiter is named from its comment.
+    let stack: Vec<_> = p.samples[0]
+        .location_ids
+        .iter()
+        .map(|&id| &p.locations[id as usize - 1])
+        .collect();
+    assert_eq!(stack.len(), 5);
+    assert_eq!(stack[0].address, 0x437cd5);
+    assert!(stack[0].lines.is_empty());
+    let waiter = stack[3];
     assert_eq!(
-        p.str(p.functions[leaf.lines[0].function_id as usize - 1].name),
+        p.str(p.functions[waiter.lines[0].function_id as usize - 1].name),
         "main.waiter"
     );
     assert!(function_names(&p).contains("runtime/pprof.writeGoroutine"));
@@ -225,11 +236,13 @@ fn goroutine_labels_become_string_labels() {
         .map(|l| (p.str(l.key), p.str(l.str)))
         .collect();
     assert_eq!(labels, [("request", "GET /a"), ("worker", "7")]);
-    // The runtime frames Go hides around main.waiter are left out...
-    assert_eq!(p.samples[0].location_ids.len(), 1);
-    let loc = &p.locations[p.samples[0].location_ids[0] as usize - 1];
+    // The runtime frames Go hides around main.waiter are kept, as pprof
+    // keeps them, and main.waiter is named...
+    assert_eq!(p.samples[0].location_ids.len(), 3);
+    let loc = &p.locations[p.samples[0].location_ids[1] as usize - 1];
     assert_eq!(loc.address, 0x4bc1d2);
-    // ...but a stack with no named frame at all is kept whole, unnamed.
+    assert!(!loc.lines.is_empty());
+    // ...and a stack with no named frame at all is kept whole, unnamed.
     assert_eq!(p.samples[1].location_ids.len(), 2);
     assert_eq!(p.samples[1].values, [1]);
     assert!(!p.mappings[0].has_functions);

@@ -4,6 +4,7 @@ mod aggregate;
 mod build;
 mod common;
 mod go_profiles;
+mod go_text;
 mod malformed;
 mod mutation;
 mod native_dumps;

@@ -1,0 +1,3 @@
+module leakwatch.test/blockgen
+
+go 1.19
