@@ -3,6 +3,7 @@
 mod common;
 mod aggregate;
 mod build;
+mod fuzz_corpus;
 mod go_profiles;
 mod malformed;
 mod mutation;
