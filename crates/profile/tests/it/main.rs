@@ -3,6 +3,7 @@
 mod aggregate;
 mod build;
 mod common;
+mod fuzz_corpus;
 mod go_profiles;
 mod go_text;
 mod malformed;
