@@ -152,7 +152,7 @@ fn kendall_s(t: &[f64], y: &[f64]) -> f64 {
     let mut sorted_y = y.to_vec();
     sorted_y.sort_unstable_by(|a, b| cmp_f64(*a, *b));
     let tied_y = tied_pairs(sorted_y.iter().copied());
-    let untied = n * n.saturating_sub(1) / 2 - tied_t - tied_y + tied_both;
+    let untied = n * n.saturating_sub(1) / 2 + tied_both - tied_t - tied_y;
     untied as f64 - 2.0 * discordant as f64
 }
 
@@ -967,6 +967,185 @@ mod tests {
     fn too_few_points_give_none() {
         assert!(trend_single(&[1.0], &[1.0]).is_none());
         assert!(trend(&[], &[], &[]).is_none());
+    }
+
+    /// The quadratic definition the fast code must reproduce: S over all
+    /// pairs by the sign convention, and every pairwise slope with t_j > t_i.
+    fn score_and_slopes_quadratic(t: &[f64], y: &[f64], slopes: &mut Vec<f64>) -> f64 {
+        fn sign(v: f64) -> i64 {
+            if v > 0.0 {
+                1
+            } else if v < 0.0 {
+                -1
+            } else {
+                0
+            }
+        }
+        let mut s = 0i64;
+        for i in 0..t.len() {
+            for j in i + 1..t.len() {
+                let dt = t[j] - t[i];
+                let dy = y[j] - y[i];
+                s += sign(dy) * sign(dt);
+                if dt > 0.0 {
+                    slopes.push(dy / dt);
+                }
+            }
+        }
+        s as f64
+    }
+
+    /// The trend as computed before the fast path: every pair formed.
+    fn trend_quadratic(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<Trend> {
+        let mut s_total = 0.0;
+        let mut var_total = 0.0;
+        let mut var_raw_total = 0.0;
+        let mut slopes = Vec::new();
+        let mut n_total = 0;
+        for seg in segments {
+            let (ts, ys) = (&t[seg.clone()], &y[seg.clone()]);
+            n_total += ts.len();
+            if ts.len() < 2 {
+                continue;
+            }
+            let first_slope = slopes.len();
+            s_total += score_and_slopes_quadratic(ts, ys, &mut slopes);
+            let var = tie_corrected_variance(ys);
+            let seg_slope = median(&mut slopes[first_slope..].to_vec());
+            let factor = seg_slope.map_or(1.0, |b| hamed_rao_factor(ts, ys, b));
+            var_raw_total += var;
+            var_total += var * factor;
+        }
+        if slopes.is_empty() {
+            return None;
+        }
+        let z = if var_total > 0.0 {
+            (s_total - s_total.signum()) / var_total.sqrt()
+        } else {
+            0.0
+        };
+        let p_value = (2.0 * normal_sf(z.abs())).min(1.0);
+        let (low_idx, high_idx) = sen_interval_indices(slopes.len(), var_total);
+        let slope = median(&mut slopes).unwrap_or(0.0);
+        Some(Trend {
+            n: n_total,
+            s: s_total,
+            var_s: var_total,
+            var_factor: if var_raw_total > 0.0 {
+                var_total / var_raw_total
+            } else {
+                1.0
+            },
+            z,
+            p_value,
+            slope,
+            slope_low: order_statistic(&mut slopes, low_idx),
+            slope_high: order_statistic(&mut slopes, high_idx),
+        })
+    }
+
+    /// A random series of `n` points: times non-decreasing (with repeats
+    /// when `tied_t`), values from one of several shapes, some with many
+    /// ties, and a random split into segments.
+    fn random_series(rng: &mut SplitMix, n: usize) -> (Vec<f64>, Vec<f64>, Vec<Range<usize>>) {
+        let shape = rng.next() % 6;
+        let tied_t = rng.next() % 3 == 0;
+        let mut t = Vec::with_capacity(n);
+        let mut now = (rng.next() % 1000) as f64 * 0.37;
+        for _ in 0..n {
+            if !(tied_t && rng.next() % 4 == 0) {
+                now += match rng.next() % 3 {
+                    0 => 1.0,
+                    1 => 0.1 * (1 + rng.next() % 50) as f64,
+                    _ => 15.0,
+                };
+            }
+            t.push(now);
+        }
+        let y: Vec<f64> = t
+            .iter()
+            .enumerate()
+            .map(|(i, &ti)| {
+                let noise = (rng.next() % 1_000_000) as f64 / 1000.0;
+                match shape {
+                    0 => 5.0,
+                    1 => (rng.next() % 4) as f64,
+                    2 => 3.0 * i as f64,
+                    3 => 1e9 + 2.5 * ti + noise,
+                    4 => (ti / 7.0).sin() * 100.0 + noise,
+                    _ => (i % 17) as f64 * 0.1 + ((rng.next() % 3) as f64),
+                }
+            })
+            .collect();
+        let mut segments = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let len = if rng.next() % 3 == 0 {
+                n - start
+            } else {
+                1 + (rng.next() % (n as u64 - start as u64)) as usize
+            };
+            segments.push(start..start + len);
+            start += len;
+        }
+        if n == 0 || rng.next() % 4 == 0 {
+            segments = vec![0..n];
+        }
+        (t, y, segments)
+    }
+
+    #[test]
+    fn fast_score_and_slopes_equal_the_quadratic_definition() {
+        let mut rng = SplitMix(7);
+        for round in 0..400 {
+            let n = match round % 4 {
+                0 => (rng.next() % 12) as usize,
+                1 => (rng.next() % 60) as usize,
+                _ => (rng.next() % 301) as usize,
+            };
+            let (t, y, segments) = random_series(&mut rng, n);
+            let mut all = Vec::new();
+            for seg in &segments {
+                let (ts, ys) = (&t[seg.clone()], &y[seg.clone()]);
+                let s = score_and_slopes_quadratic(ts, ys, &mut all);
+                assert_eq!(kendall_s(ts, ys), s, "S, n={n}, round {round}");
+            }
+            // A tiny budget forces the sampled bracket and the band listing.
+            let budget = 1 + rng.next() % 64;
+            let mut fast = PairSlopes::new(&t, &y, &segments, budget);
+            assert_eq!(fast.pairs, all.len() as u64, "round {round}");
+            if all.is_empty() {
+                continue;
+            }
+            let ks = [
+                0,
+                all.len() as u64 - 1,
+                all.len() as u64 / 2,
+                rng.next() % all.len() as u64,
+                rng.next() % all.len() as u64,
+            ];
+            for k in ks {
+                let want = order_statistic(&mut all.clone(), k as usize);
+                let got = fast.kth(k);
+                assert_eq!(got.to_bits(), want.to_bits(), "k={k} n={n} round {round}");
+            }
+            assert_eq!(
+                trend_with_budget(&t, &y, &segments, budget),
+                trend_quadratic(&t, &y, &segments),
+                "round {round}"
+            );
+        }
+    }
+
+    #[test]
+    fn collinear_points_beyond_the_budget_still_give_exact_slopes() {
+        let t = idx(400);
+        let y: Vec<f64> = t.iter().map(|v| 0.1 * v).collect();
+        let segs = [0..400];
+        assert_eq!(
+            trend_with_budget(&t, &y, &segs, 100),
+            trend_quadratic(&t, &y, &segs)
+        );
     }
 
     #[test]
