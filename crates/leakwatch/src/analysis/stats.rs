@@ -353,23 +353,26 @@ impl<'a> PairSlopes<'a> {
         }
         let (mut a, mut b) = self.bracket(k);
         let mut ca = self.count_below(a, false);
-        let mut step = (b - a).max(a.abs() * 1e-9).max(TINY);
-        while ca > k {
-            a -= step;
-            step *= 2.0;
-            ca = self.count_below(a, false);
-        }
         let mut cb = self.count_below(b, true);
-        let mut step = (b - a).max(b.abs() * 1e-9).max(TINY);
-        while cb <= k {
-            b += step;
-            step *= 2.0;
-            cb = self.count_below(b, true);
+        if ca > k || cb <= k {
+            // The sample missed: fall back to bounds that hold every slope.
+            let (lo, hi) = self.extremes();
+            if ca > k {
+                a = below(lo);
+                ca = self.count_below(a, false);
+            }
+            if cb <= k {
+                b = above(hi);
+                cb = self.count_below(b, true);
+            }
         }
         // Narrow [a, b] (ca pairs below a, cb at or below b) until its band
-        // fits the budget or a and b are neighbouring floats.
-        while cb - ca > self.budget {
-            let m = a + (b - a) / 2.0;
+        // fits the budget, or it is no wider than the rounding slack: then it
+        // is a cluster of (nearly) equal slopes that narrowing cannot split.
+        // Halving the bit patterns rather than the values needs at most 64
+        // steps whatever the scale.
+        while cb - ca > self.budget && below(b) > above(a) {
+            let m = from_total_key(midpoint(total_key(a), total_key(b)));
             if m <= a || m >= b {
                 break;
             }
@@ -400,6 +403,36 @@ impl<'a> PairSlopes<'a> {
             }
             widen *= 2.0;
         }
+    }
+
+    /// Bounds on every computed slope. The steepest and the flattest pair
+    /// are always neighbours in time (a slope over two steps is a weighted
+    /// mean of the two one-step slopes), so adjacent groups of equal t
+    /// suffice; the rounding slack then covers real and computed slopes.
+    fn extremes(&self) -> (f64, f64) {
+        let (t, y) = (self.t, self.y);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for s in &self.segments {
+            let mut prev: Option<(f64, f64, f64)> = None;
+            let mut g = s.start;
+            while g < s.end {
+                let (mut y_min, mut y_max) = (y[g], y[g]);
+                let mut h = g + 1;
+                while h < s.end && t[h] == t[g] {
+                    y_min = y_min.min(y[h]);
+                    y_max = y_max.max(y[h]);
+                    h += 1;
+                }
+                if let Some((tp, p_min, p_max)) = prev {
+                    let dt = t[g] - tp;
+                    lo = lo.min((y_min - p_max) / dt);
+                    hi = hi.max((y_max - p_min) / dt);
+                }
+                prev = Some((t[g], y_min, y_max));
+                g = h;
+            }
+        }
+        (below(lo), above(hi))
     }
 
     /// Brackets rank k by the quantiles of a random sample of pairs: about
@@ -529,6 +562,11 @@ fn above(x: f64) -> f64 {
 /// The lower bound mirroring [`above`].
 fn below(x: f64) -> f64 {
     x - 16.0 * f64::EPSILON * x.abs() - TINY
+}
+
+/// The midpoint of two integers without overflow, rounded down.
+fn midpoint(a: i64, b: i64) -> i64 {
+    (a >> 1) + (b >> 1) + (a & b & 1)
 }
 
 /// f64 → i64 preserving `f64::total_cmp`'s order.
