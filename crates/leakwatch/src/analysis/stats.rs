@@ -1148,7 +1148,7 @@ mod tests {
             start += len;
         }
         if n == 0 || rng.next() % 4 == 0 {
-            segments = vec![0..n];
+            segments = std::iter::once(0..n).collect();
         }
         (t, y, segments)
     }
@@ -1200,7 +1200,7 @@ mod tests {
     fn collinear_points_beyond_the_budget_still_give_exact_slopes() {
         let t = idx(400);
         let y: Vec<f64> = t.iter().map(|v| 0.1 * v).collect();
-        let segs = [0..400];
+        let segs: Vec<Range<usize>> = std::iter::once(0..400).collect();
         assert_eq!(
             trend_with_budget(&t, &y, &segs, 100),
             trend_quadratic(&t, &y, &segs)
@@ -1220,7 +1220,7 @@ mod tests {
                 .iter()
                 .map(|&i| 5e8 + 40.0 * i + (rng.next() % 200_000) as f64)
                 .collect();
-            let segs = [0..n];
+            let segs: Vec<Range<usize>> = std::iter::once(0..n).collect();
             let start = std::time::Instant::now();
             let fast = trend(&t, &y, &segs);
             let fast_s = start.elapsed().as_secs_f64();
