@@ -9,9 +9,11 @@
 //! ("seasonal") Kendall test of Hirsch, Slack & Smith (1982): the scores and
 //! variances of the segments add up.
 //!
-//! The work is quadratic in the points of a segment, so a series longer than
-//! [`MAX_POINTS`] is first reduced by [`bin_medians`]; see `docs/method.md`.
+//! Kendall's S and the Theil–Sen order statistics take O(n log n) (see
+//! [`kendall_s`] and [`PairSlopes`]); a series longer than [`MAX_POINTS`] is
+//! still reduced by [`bin_medians`] to bound memory; see `docs/method.md`.
 
+use std::cmp::Ordering;
 use std::ops::Range;
 
 /// [`trend`] of a series that is one segment.
@@ -20,12 +22,22 @@ pub fn trend_single(t: &[f64], y: &[f64]) -> Option<Trend> {
     trend(t, y, std::slice::from_ref(&whole))
 }
 
+/// The longest lag whose autocorrelation Hamed–Rao looks at. Every lag of
+/// a series of n points costs O(n²); bounding them keeps the correction at
+/// O(n·MAX_LAG). Series of up to MAX_LAG + 1 points see every lag, as in
+/// Hamed & Rao; beyond, the dropped far lags carry the weights
+/// (n−l)(n−l−1)(n−l−2), already small for l > n/2, and are the least
+/// reliable estimates.
+pub const MAX_LAG: usize = 1500;
+
 /// The two-sided 95% quantile of the standard normal distribution, Φ⁻¹(0.975).
 pub const Z_95: f64 = 1.959_963_984_540_054;
 
-/// Above this many points a series is binned before the pairwise work:
-/// 1500 points are 1.1 million pairs, a few tens of milliseconds.
-pub const MAX_POINTS: usize = 1500;
+/// Above this many points a series is binned before the trend work. With
+/// the O(n log n) statistics the bound is time, no longer pairs: 20 000
+/// points (two weeks of one-minute samples) take about half a second per
+/// series, measured in docs/method.md.
+pub const MAX_POINTS: usize = 20_000;
 
 /// The outcome of the trend test and slope estimate on one series.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,30 +76,44 @@ impl Trend {
 /// the same segment. Segments are index ranges into `t`/`y`;
 /// [`trend_single`] is the one-segment case. Returns `None` when no segment has two points.
 pub fn trend(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<Trend> {
+    trend_with_budget(t, y, segments, BAND_PER_POINT * t.len().max(1024) as u64)
+}
+
+/// [`trend`] with the band budget of [`PairSlopes`] given, so the tests can
+/// drive small series through the sampling path.
+fn trend_with_budget(
+    t: &[f64],
+    y: &[f64],
+    segments: &[Range<usize>],
+    budget: u64,
+) -> Option<Trend> {
     assert_eq!(t.len(), y.len(), "trend: times and values differ in length");
     let mut s_total = 0.0;
     let mut var_total = 0.0;
     let mut var_raw_total = 0.0;
-    let mut slopes = Vec::new();
     let mut n_total = 0;
+    let mut slopes = PairSlopes::new(t, y, segments, budget);
+    let single = slopes.segments.len() == 1;
     for seg in segments {
         let (ts, ys) = (&t[seg.clone()], &y[seg.clone()]);
+        n_total += ts.len();
         if ts.len() < 2 {
-            n_total += ts.len();
             continue;
         }
-        n_total += ts.len();
-        let first_slope = slopes.len();
-        s_total += score_and_slopes(ts, ys, &mut slopes);
+        s_total += kendall_s(ts, ys);
         let var = tie_corrected_variance(ys);
         // Detrend by this segment's own slope before looking for
         // autocorrelation, as Hamed & Rao do.
-        let seg_slope = median(&mut slopes[first_slope..].to_vec());
+        let seg_slope = if single {
+            slopes.median()
+        } else {
+            PairSlopes::new(t, y, std::slice::from_ref(seg), budget).median()
+        };
         let factor = seg_slope.map_or(1.0, |b| hamed_rao_factor(ts, ys, b));
         var_raw_total += var;
         var_total += var * factor;
     }
-    if slopes.is_empty() {
+    if slopes.pairs == 0 {
         return None;
     }
     let z = if var_total > 0.0 {
@@ -96,11 +122,11 @@ pub fn trend(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<Trend> {
         0.0
     };
     let p_value = (2.0 * normal_sf(z.abs())).min(1.0);
-    let nt = slopes.len();
+    let nt = slopes.pairs as usize;
     let (low_idx, high_idx) = sen_interval_indices(nt, var_total);
-    let slope = median(&mut slopes).unwrap_or(0.0);
-    let slope_low = order_statistic(&mut slopes, low_idx);
-    let slope_high = order_statistic(&mut slopes, high_idx);
+    let slope = slopes.median().unwrap_or(0.0);
+    let slope_low = slopes.kth(low_idx as u64);
+    let slope_high = slopes.kth(high_idx as u64);
     Some(Trend {
         n: n_total,
         s: s_total,
@@ -118,30 +144,546 @@ pub fn trend(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<Trend> {
     })
 }
 
-/// The Mann–Kendall score of one segment; pushes every pairwise slope with a
-/// positive time step onto `slopes`.
-fn score_and_slopes(t: &[f64], y: &[f64], slopes: &mut Vec<f64>) -> f64 {
-    let mut s = 0i64;
-    for i in 0..t.len() {
-        for j in i + 1..t.len() {
-            let dt = t[j] - t[i];
-            let dy = y[j] - y[i];
-            s += sign(dy) * sign(dt);
-            if dt > 0.0 {
-                slopes.push(dy / dt);
-            }
-        }
-    }
-    s as f64
+/// The Mann–Kendall score S = Σ sign(t_j − t_i)·sign(y_j − y_i) of one
+/// segment in O(n log n), by Knight's (1966) method: after sorting by
+/// (t, y), the discordant pairs are exactly the strict inversions of y, and
+/// the concordant ones are what is left once the pairs tied in t or in y are
+/// taken out. Finite values assumed, as everywhere here.
+fn kendall_s(t: &[f64], y: &[f64]) -> f64 {
+    let n = t.len() as u64;
+    let mut order: Vec<usize> = (0..t.len()).collect();
+    order.sort_unstable_by(|&a, &b| cmp_f64(t[a], t[b]).then(cmp_f64(y[a], y[b])));
+    let tied_t = tied_pairs(order.iter().map(|&i| t[i]));
+    let tied_both = tied_pairs_by(&order, |a, b| t[a] == t[b] && y[a] == y[b]);
+    let mut ys: Vec<f64> = order.iter().map(|&i| y[i]).collect();
+    let discordant = merge_count(&mut ys, &mut Vec::new(), |a, b| a < b);
+    let mut sorted_y = y.to_vec();
+    sorted_y.sort_unstable_by(|a, b| cmp_f64(*a, *b));
+    let tied_y = tied_pairs(sorted_y.iter().copied());
+    let untied = n * n.saturating_sub(1) / 2 + tied_both - tied_t - tied_y;
+    untied as f64 - 2.0 * discordant as f64
 }
 
-fn sign(v: f64) -> i64 {
-    if v > 0.0 {
-        1
-    } else if v < 0.0 {
-        -1
-    } else {
+/// Orders finite values; `-0.0 == 0.0`, as the sign of a difference sees it.
+fn cmp_f64(a: f64, b: f64) -> Ordering {
+    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+}
+
+/// Pairs of equal values in an already sorted sequence.
+fn tied_pairs(sorted: impl Iterator<Item = f64>) -> u64 {
+    let mut total = 0;
+    let mut run = 0u64;
+    let mut prev: Option<f64> = None;
+    for x in sorted {
+        if prev == Some(x) {
+            run += 1;
+        } else {
+            total += run * (run.saturating_sub(1)) / 2;
+            run = 1;
+        }
+        prev = Some(x);
+    }
+    total + run * run.saturating_sub(1) / 2
+}
+
+/// Pairs within runs of consecutive elements that `same` joins.
+fn tied_pairs_by(v: &[usize], same: impl Fn(usize, usize) -> bool) -> u64 {
+    let mut total = 0;
+    let mut run = 1u64;
+    for w in v.windows(2) {
+        if same(w[0], w[1]) {
+            run += 1;
+        } else {
+            total += run * (run - 1) / 2;
+            run = 1;
+        }
+    }
+    if v.is_empty() {
         0
+    } else {
+        total + run * (run - 1) / 2
+    }
+}
+
+/// Merge-sorts `v` by `less` (stably) and returns the number of inversions:
+/// pairs p < q with `less(v[q], v[p])`.
+fn merge_count<T: Copy>(
+    v: &mut [T],
+    buf: &mut Vec<T>,
+    less: impl Fn(&T, &T) -> bool + Copy,
+) -> u64 {
+    merge_walk(v, buf, less, &mut |_, _| {}, false)
+}
+
+/// The merge sort behind [`merge_count`]; with `each` set, also calls
+/// `on_pair(earlier, later)` for every inversion, which costs one call per
+/// inverted pair on top of the O(n log n).
+fn merge_walk<T: Copy>(
+    v: &mut [T],
+    buf: &mut Vec<T>,
+    less: impl Fn(&T, &T) -> bool + Copy,
+    on_pair: &mut impl FnMut(T, T),
+    each: bool,
+) -> u64 {
+    let n = v.len();
+    if n < 2 {
+        return 0;
+    }
+    let mid = n / 2;
+    let mut count = merge_walk(&mut v[..mid], buf, less, on_pair, each)
+        + merge_walk(&mut v[mid..], buf, less, on_pair, each);
+    buf.clear();
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < n {
+        if less(&v[j], &v[i]) {
+            count += (mid - i) as u64;
+            if each {
+                for &earlier in &v[i..mid] {
+                    on_pair(earlier, v[j]);
+                }
+            }
+            buf.push(v[j]);
+            j += 1;
+        } else {
+            buf.push(v[i]);
+            i += 1;
+        }
+    }
+    buf.extend_from_slice(&v[i..mid]);
+    buf.extend_from_slice(&v[j..n]);
+    v.copy_from_slice(buf);
+    count
+}
+
+/// The k-th smallest pairwise slopes of a set of segments, without forming
+/// all pairs. The slopes are the ones the quadratic definition computes —
+/// `(y_j − y_i) / (t_j − t_i)` in floating point for i < j in one segment,
+/// t_j > t_i — and the order statistics are exact, not approximations.
+///
+/// How: for a threshold θ, the pairs whose *real* slope is below θ are the
+/// inversions of the points ordered by y − θ·t, counted by merge sort in
+/// O(n log n) and compared exactly (error-free transformations), so the
+/// counts are exact. A random sample of pairs brackets the wanted rank,
+/// bisection on θ narrows the bracket to O(n) pairs (Dillencourt, Mount &
+/// Netanyahu 1992; Matoušek 1991), and those pairs are listed as the
+/// inversions between the orders at the two ends. The computed slope of a
+/// pair differs from its real slope by a few ulps, so the answer is only
+/// accepted when it lies clear of both ends by more than that; otherwise
+/// the ends move out and the band is listed again. Expected O(n log n); a
+/// band of more than the budget of (nearly) equal slopes — exactly
+/// collinear points — is tallied in constant memory but takes time
+/// proportional to its size.
+struct PairSlopes<'a> {
+    t: &'a [f64],
+    y: &'a [f64],
+    segments: Vec<Range<usize>>,
+    /// Pairs with t_j > t_i.
+    pairs: u64,
+    /// Pairs tied in t with y_j < y_i: they are inversions of every order
+    /// by y − θ·t and must be taken out of the counts.
+    tied_inverted: u64,
+    /// The most pairs listed into memory at once.
+    budget: u64,
+    sample: Option<Vec<f64>>,
+    /// Ranks already selected: the median and the interval of a single
+    /// segment ask for the same ones twice.
+    known: Vec<(u64, f64)>,
+}
+
+/// The band budget per point: the memory of listing a band is about this
+/// many slopes per point.
+const BAND_PER_POINT: u64 = 8;
+
+impl<'a> PairSlopes<'a> {
+    fn new(t: &'a [f64], y: &'a [f64], segments: &[Range<usize>], budget: u64) -> Self {
+        let segments: Vec<Range<usize>> =
+            segments.iter().filter(|s| s.len() >= 2).cloned().collect();
+        let mut pairs = 0;
+        let mut tied_inverted = 0;
+        let mut buf = Vec::new();
+        for s in &segments {
+            debug_assert!(
+                t[s.clone()].windows(2).all(|w| w[0] <= w[1]),
+                "times must not decrease within a segment"
+            );
+            let n = s.len() as u64;
+            pairs += n * (n - 1) / 2 - tied_pairs(t[s.clone()].iter().copied());
+            let mut g = s.start;
+            while g < s.end {
+                let mut h = g + 1;
+                while h < s.end && t[h] == t[g] {
+                    h += 1;
+                }
+                if h - g > 1 {
+                    let mut ys = y[g..h].to_vec();
+                    tied_inverted += merge_count(&mut ys, &mut buf, |a, b| a < b);
+                }
+                g = h;
+            }
+        }
+        PairSlopes {
+            t,
+            y,
+            segments,
+            pairs,
+            tied_inverted,
+            budget,
+            sample: None,
+            known: Vec::new(),
+        }
+    }
+
+    /// The median, averaging the two middle slopes of an even count.
+    fn median(&mut self) -> Option<f64> {
+        let n = self.pairs;
+        if n == 0 {
+            return None;
+        }
+        let upper = self.kth(n / 2);
+        if n % 2 == 1 {
+            return Some(upper);
+        }
+        Some((self.kth(n / 2 - 1) + upper) / 2.0)
+    }
+
+    /// The k-th smallest slope, 0-based; `k < self.pairs`.
+    fn kth(&mut self, k: u64) -> f64 {
+        if let Some(&(_, v)) = self.known.iter().find(|(r, _)| *r == k) {
+            return v;
+        }
+        let v = self.select(k);
+        self.known.push((k, v));
+        v
+    }
+
+    fn select(&mut self, k: u64) -> f64 {
+        assert!(k < self.pairs, "kth: rank out of range");
+        if self.pairs <= self.budget {
+            let mut all = Vec::with_capacity(self.pairs as usize);
+            for s in &self.segments {
+                for i in s.clone() {
+                    for j in i + 1..s.end {
+                        let dt = self.t[j] - self.t[i];
+                        if dt > 0.0 {
+                            all.push((self.y[j] - self.y[i]) / dt);
+                        }
+                    }
+                }
+            }
+            return order_statistic(&mut all, k as usize);
+        }
+        let (mut a, mut b) = self.bracket(k);
+        let mut ca = self.count_below(a, false);
+        let mut cb = self.count_below(b, true);
+        if ca > k || cb <= k {
+            // The sample missed: fall back to bounds that hold every slope.
+            let (lo, hi) = self.extremes();
+            if ca > k {
+                a = below(lo);
+                ca = self.count_below(a, false);
+            }
+            if cb <= k {
+                b = above(hi);
+                cb = self.count_below(b, true);
+            }
+        }
+        // Narrow [a, b] (ca pairs below a, cb at or below b) until its band
+        // fits the budget, or it is no wider than the rounding slack: then it
+        // is a cluster of (nearly) equal slopes that narrowing cannot split.
+        // Halving the bit patterns rather than the values needs at most 64
+        // steps whatever the scale.
+        while cb - ca > self.budget && below(b) > above(a) {
+            let m = from_total_key(midpoint(total_key(a), total_key(b)));
+            if m <= a || m >= b {
+                break;
+            }
+            let cm = self.count_below(m, false);
+            if k < cm {
+                b = m;
+                cb = self.count_below(m, true);
+            } else {
+                a = m;
+                ca = cm;
+            }
+        }
+        let mut widen = 4.0;
+        loop {
+            let v = self.band_kth(a, b, k - ca, cb - ca);
+            let low_ok = v > above(a);
+            let high_ok = v < below(b);
+            if low_ok && high_ok {
+                return v;
+            }
+            if !low_ok {
+                a -= widen * (above(a) - a);
+                ca = self.count_below(a, false);
+            }
+            if !high_ok {
+                b += widen * (b - below(b));
+                cb = self.count_below(b, true);
+            }
+            widen *= 2.0;
+        }
+    }
+
+    /// Bounds on every computed slope. The steepest and the flattest pair
+    /// are always neighbours in time (a slope over two steps is a weighted
+    /// mean of the two one-step slopes), so adjacent groups of equal t
+    /// suffice; the rounding slack then covers real and computed slopes.
+    fn extremes(&self) -> (f64, f64) {
+        let (t, y) = (self.t, self.y);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for s in &self.segments {
+            let mut prev: Option<(f64, f64, f64)> = None;
+            let mut g = s.start;
+            while g < s.end {
+                let (mut y_min, mut y_max) = (y[g], y[g]);
+                let mut h = g + 1;
+                while h < s.end && t[h] == t[g] {
+                    y_min = y_min.min(y[h]);
+                    y_max = y_max.max(y[h]);
+                    h += 1;
+                }
+                if let Some((tp, p_min, p_max)) = prev {
+                    let dt = t[g] - tp;
+                    lo = lo.min((y_min - p_max) / dt);
+                    hi = hi.max((y_max - p_min) / dt);
+                }
+                prev = Some((t[g], y_min, y_max));
+                g = h;
+            }
+        }
+        (below(lo), above(hi))
+    }
+
+    /// Brackets rank k by the quantiles of a random sample of pairs: about
+    /// three standard deviations of the sample rank on each side.
+    fn bracket(&mut self, k: u64) -> (f64, f64) {
+        let sample = self.sample.get_or_insert_with(|| {
+            sample_slopes(self.t, self.y, &self.segments, (self.budget / 2).max(1024))
+        });
+        if sample.is_empty() {
+            return (0.0, 0.0);
+        }
+        let m = sample.len() as f64;
+        let q = k as f64 / self.pairs as f64 * m;
+        let d = 3.0 * m.sqrt() + 2.0;
+        let lo = (q - d).max(0.0) as usize;
+        let hi = ((q + d) as usize).min(sample.len() - 1);
+        (sample[lo.min(hi)], sample[hi])
+    }
+
+    /// Pairs whose real slope is below θ, or at most θ with `inclusive`.
+    fn count_below(&self, theta: f64, inclusive: bool) -> u64 {
+        let mut order = Vec::new();
+        let mut buf = Vec::new();
+        let mut count = 0;
+        for s in &self.segments {
+            self.order_at(s.clone(), theta, inclusive, &mut order);
+            count += merge_count(&mut order, &mut buf, |a, b| a < b);
+        }
+        count - self.tied_inverted
+    }
+
+    /// The points of segment `s` ordered by y − θ·t, exactly; ties by t
+    /// ascending (a pair of slope exactly θ stays in time order, not below)
+    /// or with `inclusive` by t descending (it counts as below), then by index.
+    fn order_at(&self, s: Range<usize>, theta: f64, inclusive: bool, order: &mut Vec<u32>) {
+        let (t, y) = (self.t, self.y);
+        // A single rounding is monotone, so the rounded keys order the points
+        // correctly except within runs of equal keys, which the exact
+        // comparison settles.
+        let keys: Vec<f64> = s.clone().map(|i| (-theta).mul_add(t[i], y[i])).collect();
+        order.clear();
+        order.extend(s.clone().map(|i| i as u32));
+        let base = s.start;
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            cmp_f64(keys[a - base], keys[b - base])
+                .then_with(|| exact_key_cmp(theta, (t[a], y[a]), (t[b], y[b])))
+                .then_with(|| {
+                    if inclusive {
+                        cmp_f64(t[b], t[a])
+                    } else {
+                        cmp_f64(t[a], t[b])
+                    }
+                })
+                .then(a.cmp(&b))
+        });
+    }
+
+    /// The `rank`-th smallest computed slope among the pairs whose real
+    /// slope lies in [a, b], of which there are `size`.
+    fn band_kth(&self, a: f64, b: f64, rank: u64, size: u64) -> f64 {
+        let mut in_memory = Vec::new();
+        let mut tally: std::collections::BTreeMap<i64, u64> = Default::default();
+        let keep = size <= self.budget;
+        let (t, y) = (self.t, self.y);
+        let mut order_a = Vec::new();
+        let mut order_b = Vec::new();
+        let mut pos_b = Vec::new();
+        let mut buf = Vec::new();
+        for s in &self.segments {
+            self.order_at(s.clone(), a, false, &mut order_a);
+            self.order_at(s.clone(), b, true, &mut order_b);
+            pos_b.clear();
+            pos_b.resize(s.len(), 0u32);
+            for (p, &i) in order_b.iter().enumerate() {
+                pos_b[i as usize - s.start] = p as u32;
+            }
+            let base = s.start;
+            let mut on_pair = |p: u32, q: u32| {
+                let (i, j) = if p < q {
+                    (p as usize, q as usize)
+                } else {
+                    (q as usize, p as usize)
+                };
+                let slope = (y[j] - y[i]) / (t[j] - t[i]);
+                if keep {
+                    in_memory.push(slope);
+                } else {
+                    *tally.entry(total_key(slope)).or_insert(0) += 1;
+                }
+            };
+            let pb = &pos_b;
+            merge_walk(
+                &mut order_a,
+                &mut buf,
+                |&p, &q| pb[p as usize - base] < pb[q as usize - base],
+                &mut on_pair,
+                true,
+            );
+        }
+        if keep {
+            debug_assert_eq!(in_memory.len() as u64, size);
+            return order_statistic(&mut in_memory, rank as usize);
+        }
+        let mut seen = 0;
+        for (&key, &c) in &tally {
+            seen += c;
+            if seen > rank {
+                return from_total_key(key);
+            }
+        }
+        unreachable!("band_kth: rank beyond the band")
+    }
+}
+
+/// Below this, slopes are treated as zero-sized: an absolute slack for
+/// underflow next to the relative one.
+const TINY: f64 = 1e-290;
+
+/// An upper bound on the computed slope of any pair whose real slope is at
+/// most `x`: the division and the two subtractions each round once, so the
+/// computed slope is within 3 ulps of the real one; 16ε leaves room.
+fn above(x: f64) -> f64 {
+    x + 16.0 * f64::EPSILON * x.abs() + TINY
+}
+
+/// The lower bound mirroring [`above`].
+fn below(x: f64) -> f64 {
+    x - 16.0 * f64::EPSILON * x.abs() - TINY
+}
+
+/// The midpoint of two integers without overflow, rounded down.
+fn midpoint(a: i64, b: i64) -> i64 {
+    (a >> 1) + (b >> 1) + (a & b & 1)
+}
+
+/// f64 → i64 preserving `f64::total_cmp`'s order.
+fn total_key(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+}
+
+fn from_total_key(k: i64) -> f64 {
+    f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)
+}
+
+/// Exact comparison of y_a − θ·t_a with y_b − θ·t_b: each product is split
+/// into its rounded value and its exact error by a fused multiply-add, and
+/// the sign of the six-term sum is taken from an exact expansion.
+fn exact_key_cmp(theta: f64, (ta, ya): (f64, f64), (tb, yb): (f64, f64)) -> Ordering {
+    let pa = theta * ta;
+    let ea = theta.mul_add(ta, -pa);
+    let pb = theta * tb;
+    let eb = theta.mul_add(tb, -pb);
+    let terms = [ya, -pa, -ea, -yb, pb, eb];
+    let mut h = [0.0f64; 6];
+    for (len, &term) in terms.iter().enumerate() {
+        let mut q = term;
+        for c in h.iter_mut().take(len) {
+            let (sum, err) = two_sum(q, *c);
+            *c = err;
+            q = sum;
+        }
+        h[len] = q;
+    }
+    // The components do not overlap and grow in magnitude: the last nonzero
+    // one carries the sign.
+    h.iter()
+        .rev()
+        .find(|c| **c != 0.0)
+        .map_or(Ordering::Equal, |c| cmp_f64(*c, 0.0))
+}
+
+/// Knuth's two-sum: `a + b == sum + err` exactly.
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let sum = a + b;
+    let bv = sum - a;
+    let av = sum - bv;
+    (sum, (a - av) + (b - bv))
+}
+
+/// The computed slopes of about `count` pairs drawn uniformly (with
+/// replacement) from the pairs with t_j > t_i, sorted. Deterministic: the
+/// generator is seeded from the data's size, so a verdict never depends on
+/// chance — and the result of [`PairSlopes::kth`] does not depend on the
+/// sample at all, only its speed does.
+fn sample_slopes(t: &[f64], y: &[f64], segments: &[Range<usize>], count: u64) -> Vec<f64> {
+    let weights: Vec<u64> = segments
+        .iter()
+        .scan(0u64, |acc, s| {
+            let n = s.len() as u64;
+            *acc += n * (n - 1) / 2;
+            Some(*acc)
+        })
+        .collect();
+    let total = *weights.last().unwrap_or(&0);
+    let mut rng = SplitMix(0x5EED ^ t.len() as u64);
+    let mut out = Vec::with_capacity(count as usize);
+    let mut tries = 0;
+    while (out.len() as u64) < count && tries < 64 * count && total > 0 {
+        tries += 1;
+        let w = rng.next() % total;
+        let s = &segments[weights.partition_point(|&c| c <= w)];
+        let n = s.len() as u64;
+        let i = (rng.next() % n) as usize;
+        let mut j = (rng.next() % (n - 1)) as usize;
+        if j >= i {
+            j += 1;
+        }
+        let (i, j) = (s.start + i.min(j), s.start + i.max(j));
+        let dt = t[j] - t[i];
+        if dt > 0.0 {
+            out.push((y[j] - y[i]) / dt);
+        }
+    }
+    out.sort_unstable_by(f64::total_cmp);
+    out
+}
+
+/// Steele, Lea & Flood's SplitMix64: small, fast, and good enough to
+/// spread a sample.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 }
 
@@ -178,7 +720,7 @@ fn hamed_rao_factor(t: &[f64], y: &[f64], slope: f64) -> f64 {
     }
     let detrended: Vec<f64> = t.iter().zip(y).map(|(t, y)| y - slope * t).collect();
     let r = ranks(&detrended);
-    let acf = autocorrelation(&r);
+    let acf = autocorrelation(&r, MAX_LAG);
     let bound = Z_95 / (n as f64).sqrt();
     let nf = n as f64;
     let mut sum = 0.0;
@@ -211,8 +753,9 @@ fn ranks(v: &[f64]) -> Vec<f64> {
     r
 }
 
-/// Sample autocorrelation at lags 0..n−1 (biased estimator, divided by n).
-fn autocorrelation(x: &[f64]) -> Vec<f64> {
+/// Sample autocorrelation at lags 0..=min(n−1, `max_lag`) (biased
+/// estimator, divided by n).
+fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
     let n = x.len();
     let mean = x.iter().sum::<f64>() / n as f64;
     let d: Vec<f64> = x.iter().map(|v| v - mean).collect();
@@ -220,7 +763,7 @@ fn autocorrelation(x: &[f64]) -> Vec<f64> {
     if c0 == 0.0 {
         return vec![1.0];
     }
-    (0..n)
+    (0..n.min(max_lag + 1))
         .map(|lag| {
             d[..n - lag]
                 .iter()
@@ -483,6 +1026,216 @@ mod tests {
     fn too_few_points_give_none() {
         assert!(trend_single(&[1.0], &[1.0]).is_none());
         assert!(trend(&[], &[], &[]).is_none());
+    }
+
+    /// The quadratic definition the fast code must reproduce: S over all
+    /// pairs by the sign convention, and every pairwise slope with t_j > t_i.
+    fn score_and_slopes_quadratic(t: &[f64], y: &[f64], slopes: &mut Vec<f64>) -> f64 {
+        fn sign(v: f64) -> i64 {
+            if v > 0.0 {
+                1
+            } else if v < 0.0 {
+                -1
+            } else {
+                0
+            }
+        }
+        let mut s = 0i64;
+        for i in 0..t.len() {
+            for j in i + 1..t.len() {
+                let dt = t[j] - t[i];
+                let dy = y[j] - y[i];
+                s += sign(dy) * sign(dt);
+                if dt > 0.0 {
+                    slopes.push(dy / dt);
+                }
+            }
+        }
+        s as f64
+    }
+
+    /// The trend as computed before the fast path: every pair formed.
+    fn trend_quadratic(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<Trend> {
+        let mut s_total = 0.0;
+        let mut var_total = 0.0;
+        let mut var_raw_total = 0.0;
+        let mut slopes = Vec::new();
+        let mut n_total = 0;
+        for seg in segments {
+            let (ts, ys) = (&t[seg.clone()], &y[seg.clone()]);
+            n_total += ts.len();
+            if ts.len() < 2 {
+                continue;
+            }
+            let first_slope = slopes.len();
+            s_total += score_and_slopes_quadratic(ts, ys, &mut slopes);
+            let var = tie_corrected_variance(ys);
+            let seg_slope = median(&mut slopes[first_slope..].to_vec());
+            let factor = seg_slope.map_or(1.0, |b| hamed_rao_factor(ts, ys, b));
+            var_raw_total += var;
+            var_total += var * factor;
+        }
+        if slopes.is_empty() {
+            return None;
+        }
+        let z = if var_total > 0.0 {
+            (s_total - s_total.signum()) / var_total.sqrt()
+        } else {
+            0.0
+        };
+        let p_value = (2.0 * normal_sf(z.abs())).min(1.0);
+        let (low_idx, high_idx) = sen_interval_indices(slopes.len(), var_total);
+        let slope = median(&mut slopes).unwrap_or(0.0);
+        Some(Trend {
+            n: n_total,
+            s: s_total,
+            var_s: var_total,
+            var_factor: if var_raw_total > 0.0 {
+                var_total / var_raw_total
+            } else {
+                1.0
+            },
+            z,
+            p_value,
+            slope,
+            slope_low: order_statistic(&mut slopes, low_idx),
+            slope_high: order_statistic(&mut slopes, high_idx),
+        })
+    }
+
+    /// A random series of `n` points: times non-decreasing (with repeats
+    /// when `tied_t`), values from one of several shapes, some with many
+    /// ties, and a random split into segments.
+    fn random_series(rng: &mut SplitMix, n: usize) -> (Vec<f64>, Vec<f64>, Vec<Range<usize>>) {
+        let shape = rng.next() % 6;
+        let tied_t = rng.next() % 3 == 0;
+        let mut t = Vec::with_capacity(n);
+        let mut now = (rng.next() % 1000) as f64 * 0.37;
+        for _ in 0..n {
+            if !(tied_t && rng.next() % 4 == 0) {
+                now += match rng.next() % 3 {
+                    0 => 1.0,
+                    1 => 0.1 * (1 + rng.next() % 50) as f64,
+                    _ => 15.0,
+                };
+            }
+            t.push(now);
+        }
+        let y: Vec<f64> = t
+            .iter()
+            .enumerate()
+            .map(|(i, &ti)| {
+                let noise = (rng.next() % 1_000_000) as f64 / 1000.0;
+                match shape {
+                    0 => 5.0,
+                    1 => (rng.next() % 4) as f64,
+                    2 => 3.0 * i as f64,
+                    3 => 1e9 + 2.5 * ti + noise,
+                    4 => (ti / 7.0).sin() * 100.0 + noise,
+                    _ => (i % 17) as f64 * 0.1 + ((rng.next() % 3) as f64),
+                }
+            })
+            .collect();
+        let mut segments = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let len = if rng.next() % 3 == 0 {
+                n - start
+            } else {
+                1 + (rng.next() % (n as u64 - start as u64)) as usize
+            };
+            segments.push(start..start + len);
+            start += len;
+        }
+        if n == 0 || rng.next() % 4 == 0 {
+            segments = std::iter::once(0..n).collect();
+        }
+        (t, y, segments)
+    }
+
+    #[test]
+    fn fast_score_and_slopes_equal_the_quadratic_definition() {
+        let mut rng = SplitMix(7);
+        for round in 0..250 {
+            let n = match round % 4 {
+                0 => (rng.next() % 12) as usize,
+                1 => (rng.next() % 60) as usize,
+                _ => (rng.next() % 301) as usize,
+            };
+            let (t, y, segments) = random_series(&mut rng, n);
+            let mut all = Vec::new();
+            for seg in &segments {
+                let (ts, ys) = (&t[seg.clone()], &y[seg.clone()]);
+                let s = score_and_slopes_quadratic(ts, ys, &mut all);
+                assert_eq!(kendall_s(ts, ys), s, "S, n={n}, round {round}");
+            }
+            // A tiny budget forces the sampled bracket and the band listing.
+            let budget = 1 + rng.next() % 64;
+            let mut fast = PairSlopes::new(&t, &y, &segments, budget);
+            assert_eq!(fast.pairs, all.len() as u64, "round {round}");
+            if all.is_empty() {
+                continue;
+            }
+            let ks = [
+                0,
+                all.len() as u64 - 1,
+                all.len() as u64 / 2,
+                rng.next() % all.len() as u64,
+                rng.next() % all.len() as u64,
+            ];
+            for k in ks {
+                let want = order_statistic(&mut all.clone(), k as usize);
+                let got = fast.kth(k);
+                assert_eq!(got.to_bits(), want.to_bits(), "k={k} n={n} round {round}");
+            }
+            assert_eq!(
+                trend_with_budget(&t, &y, &segments, budget),
+                trend_quadratic(&t, &y, &segments),
+                "round {round}"
+            );
+        }
+    }
+
+    #[test]
+    fn collinear_points_beyond_the_budget_still_give_exact_slopes() {
+        let t = idx(400);
+        let y: Vec<f64> = t.iter().map(|v| 0.1 * v).collect();
+        let segs: Vec<Range<usize>> = std::iter::once(0..400).collect();
+        assert_eq!(
+            trend_with_budget(&t, &y, &segs, 100),
+            trend_quadratic(&t, &y, &segs)
+        );
+    }
+
+    /// Prints the time of [`trend`] against the quadratic definition; run
+    /// by `bench/stats` in a release build. Not a pass/fail test.
+    #[test]
+    #[ignore]
+    fn timing_fast_vs_quadratic() {
+        let mut rng = SplitMix(42);
+        println!("| n | fast | quadratic |\n|---:|---:|---:|");
+        for n in [1_000usize, 10_000, 100_000] {
+            let t = idx(n);
+            let y: Vec<f64> = t
+                .iter()
+                .map(|&i| 5e8 + 40.0 * i + (rng.next() % 200_000) as f64)
+                .collect();
+            let segs: Vec<Range<usize>> = std::iter::once(0..n).collect();
+            let start = std::time::Instant::now();
+            let fast = trend(&t, &y, &segs);
+            let fast_s = start.elapsed().as_secs_f64();
+            // The quadratic definition keeps all n²/2 slopes: 40 GB at 100k.
+            let slow = (n <= 10_000).then(|| {
+                let start = std::time::Instant::now();
+                let slow = trend_quadratic(&t, &y, &segs);
+                assert_eq!(fast, slow);
+                start.elapsed().as_secs_f64()
+            });
+            let slow = slow.map_or("not run (n²/2 slopes in memory)".to_string(), |s| {
+                format!("{s:.3} s")
+            });
+            println!("| {n} | {fast_s:.3} s | {slow} |");
+        }
     }
 
     #[test]
