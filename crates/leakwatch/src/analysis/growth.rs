@@ -182,6 +182,9 @@ pub fn assess(
     })
 }
 
+/// Most points [`detectable_slope`] searches on.
+const DETECTABLE_POINTS: usize = 1500;
+
 /// The smallest steady growth, per second, that [`assess`] would call
 /// growing in this window: the power of a "no leak". A leak at this rate
 /// added to the series would have been found; a slower one could hide in
@@ -200,6 +203,11 @@ pub fn detectable_slope(
     segments: &[Range<usize>],
     th: &Thresholds,
 ) -> Option<f64> {
+    // The search assesses the series a score of times: on a long series it
+    // works on bin medians (as the trend tests did before they were fast),
+    // which keeps `analyze` and the live view's re-analysis cheap.
+    let (bt, by, bsegs) = bin_segments(t, y, segments, DETECTABLE_POINTS);
+    let (t, y, segments) = (&bt[..], &by[..], &bsegs[..]);
     let a = assess(t, y, segments, th).ok()?;
     if a.span <= 0.0 {
         return None;
