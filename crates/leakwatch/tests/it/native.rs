@@ -18,8 +18,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::pprof::{self, TopRow};
-use support::{describe, leakwatch, run_ok};
+use support::pprof::{self, leakwatch_json, TopRow};
+use support::{describe, leakwatch};
 
 /// Requests each program serves: some 80 MB allocated, enough for several
 /// interval dumps.
@@ -143,23 +143,6 @@ fn build_and_run(program: &str, allocator: Allocator) -> Run {
         binary,
         dumps: dumps.into_iter().map(|(_, p)| p).collect(),
     }
-}
-
-/// Our table as rows, and the JSON document.
-fn leakwatch_json(args: &[&str]) -> (Vec<TopRow>, Value) {
-    let out = run_ok(leakwatch().args(args).arg("--json"));
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"));
-    let rows = doc["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| TopRow {
-            name: r["name"].as_str().expect("name").to_owned(),
-            flat: r["flat"].as_i64().expect("flat"),
-            cum: r["cum"].as_i64().expect("cum"),
-        })
-        .collect();
-    (rows, doc)
 }
 
 fn by_name(rows: &[TopRow]) -> BTreeMap<String, (i64, i64)> {

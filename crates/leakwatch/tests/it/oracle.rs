@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use support::http::{self, Response};
-use support::pprof::{self, TopReport, TopRow};
+use support::pprof::{self, leakwatch_json, TopReport, TopRow};
 use support::{leakwatch, run_err, run_ok};
 
 /// The profiles heapgen wrote, in a directory that lives as long as the
@@ -36,23 +36,6 @@ impl Profiles {
     fn path(&self, name: &str) -> String {
         self.dir.join(name).to_str().unwrap().to_owned()
     }
-}
-
-/// Our table as pprof rows, and the JSON document.
-fn leakwatch_json(args: &[&str]) -> (Vec<TopRow>, Value) {
-    let out = run_ok(leakwatch().args(args).arg("--json"));
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"));
-    let rows = doc["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| TopRow {
-            name: r["name"].as_str().expect("name").to_owned(),
-            flat: r["flat"].as_i64().expect("flat"),
-            cum: r["cum"].as_i64().expect("cum"),
-        })
-        .collect();
-    (rows, doc)
 }
 
 fn oracle(args: &[&str]) -> TopReport {

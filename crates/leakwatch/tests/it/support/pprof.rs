@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{describe, go};
+use serde_json::Value;
+
+use super::{describe, go, leakwatch, run_ok};
 
 /// One row of `go tool pprof -top -unit=B`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -123,4 +125,22 @@ fn parses_a_pprof_table() {
             },
         ]
     );
+}
+
+/// `leakwatch ARGS --json`: its table as [`TopRow`]s, to set beside
+/// [`top`]'s, and the whole JSON document.
+pub fn leakwatch_json(args: &[&str]) -> (Vec<TopRow>, Value) {
+    let out = run_ok(leakwatch().args(args).arg("--json"));
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"));
+    let rows = doc["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| TopRow {
+            name: r["name"].as_str().expect("name").to_owned(),
+            flat: r["flat"].as_i64().expect("flat"),
+            cum: r["cum"].as_i64().expect("cum"),
+        })
+        .collect();
+    (rows, doc)
 }
