@@ -55,7 +55,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
     let judgement = analysis::judge(&summary.dir, &opts)?;
     verdict_output::show(&judgement, args.json, &args.pictures)?;
     if let Some(live) = live {
-        live.finish();
+        live.finish_with(&judgement);
         // An open page polls every two seconds: long enough for it to
         // fetch the final verdict, which it then keeps after we exit.
         std::thread::sleep(LINGER);

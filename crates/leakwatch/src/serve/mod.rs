@@ -102,6 +102,12 @@ impl LiveView {
     pub fn finish(&self) {
         self.analyst.refresh_now();
     }
+
+    /// Shows the final verdict the caller has already reached on the
+    /// recording, rather than judging it a second time.
+    pub fn finish_with(&self, judgement: &crate::analysis::Judgement) {
+        self.analyst.publish(judgement);
+    }
 }
 
 impl Drop for LiveView {

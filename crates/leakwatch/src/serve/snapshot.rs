@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::analysis::{self, Options};
+use crate::analysis::{self, Judgement, Options};
 use crate::recording::format::{EVENTS_FILE, PROFILES_INDEX_FILE, SAMPLES_FILE};
 use crate::recording::{Sample, Timestamp};
 use crate::render::live;
@@ -119,30 +119,39 @@ impl Analyst {
         }
     }
 
-    fn refresh(&self) {
+    /// Shows `j`, a judgement of this recording made elsewhere (`check`
+    /// has just made the final one), without judging again.
+    pub fn publish(&self, j: &Judgement) {
         let generation = self.latest().generation + 1;
-        let snapshot = match analysis::judge(&self.dir, &self.opts) {
-            Ok(j) => Snapshot {
-                generation,
-                // Serializing plain data cannot fail.
-                verdict_json: serde_json::to_string_pretty(&j.verdict).unwrap_or_default(),
-                view_html: live::view(&j),
-            },
+        self.store(Snapshot {
+            generation,
+            // Serializing plain data cannot fail.
+            verdict_json: serde_json::to_string_pretty(&j.verdict).unwrap_or_default(),
+            view_html: live::view(j),
+        });
+    }
+
+    fn refresh(&self) {
+        match analysis::judge(&self.dir, &self.opts) {
+            Ok(j) => self.publish(&j),
             // The recording is not there yet, or a file is mid-write in a
             // way the reader refuses: keep what was shown, say why.
             Err(e) => {
                 let previous = self.latest();
-                Snapshot {
-                    generation,
+                self.store(Snapshot {
+                    generation: previous.generation + 1,
                     verdict_json: previous.verdict_json.clone(),
                     view_html: if previous.verdict_json.is_empty() {
                         live::unreadable(&self.dir, &format!("{e:#}"))
                     } else {
                         previous.view_html.clone()
                     },
-                }
+                });
             }
-        };
+        }
+    }
+
+    fn store(&self, snapshot: Snapshot) {
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
     }
 }
