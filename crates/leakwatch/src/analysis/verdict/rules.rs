@@ -117,7 +117,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     }
 
     let limit = limit::estimate(obs, opts, verdict, &rss_a, &heap_a);
-    let sawtooth = sawtooth::detect(obs);
+    let sawtooth = leaking_series(obs, &kind).and_then(|s| sawtooth::detect(obs, s));
     let events = events::of_window(obs, sawtooth.as_ref());
 
     let facts = Facts {
@@ -151,6 +151,21 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
         sites,
         goroutine_sites,
         events,
+    }
+}
+
+/// The series whose growth made the verdict a leak, for the sawtooth: the
+/// heap's, else RSS's (a native or RSS-only leak), else the goroutine
+/// count's; `None` without a leak.
+fn leaking_series<'a>(obs: &'a Observations, kind: &[LeakKind]) -> Option<&'a Series> {
+    if kind.contains(&LeakKind::Heap) {
+        Some(obs.heap_signal())
+    } else if kind.contains(&LeakKind::Native) || kind.contains(&LeakKind::Rss) {
+        Some(&obs.rss)
+    } else if kind.contains(&LeakKind::Goroutines) {
+        Some(&obs.goroutines)
+    } else {
+        None
     }
 }
 
