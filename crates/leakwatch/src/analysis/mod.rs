@@ -28,8 +28,24 @@ pub struct Judgement {
 
 /// Reads the recording in `dir` and decides.
 pub fn judge(dir: &std::path::Path, opts: &Options) -> anyhow::Result<Judgement> {
+    judge_until(dir, opts, None)
+}
+
+/// [`judge`] on the part of the recording up to `until` (`analyze
+/// --until`), or on all of it.
+pub fn judge_until(
+    dir: &std::path::Path,
+    opts: &Options,
+    until: Option<crate::recording::Until>,
+) -> anyhow::Result<Judgement> {
     use anyhow::Context;
-    let recording = crate::recording::Recording::open(dir).context("cannot read the recording")?;
+    let mut recording =
+        crate::recording::Recording::open(dir).context("cannot read the recording")?;
+    if let Some(until) = until {
+        recording
+            .cut(until)
+            .with_context(|| format!("cannot analyze {}", dir.display()))?;
+    }
     let observations = observe(&recording);
     let verdict = decide(&observations, opts);
     Ok(Judgement {

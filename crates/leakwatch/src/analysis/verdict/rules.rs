@@ -169,7 +169,7 @@ fn leaking_series<'a>(obs: &'a Observations, kind: &[LeakKind]) -> Option<&'a Se
     }
 }
 
-fn assess_series(s: &Series, th: &Thresholds) -> Result<Assessment, TooFew> {
+pub(super) fn assess_series(s: &Series, th: &Thresholds) -> Result<Assessment, TooFew> {
     assess(&s.t, &s.y, &s.segments(), th)
 }
 

@@ -116,19 +116,31 @@ pub(super) fn paragraph(verdict: Decision, kind: &[LeakKind], f: &Facts) -> Stri
         Decision::Leak => {
             if kind.contains(&LeakKind::Heap) {
                 let a = f.heap_a.as_ref().expect("heap leak has an assessment");
-                let mut s = format!(
-                    "Heap grows {} from {} to {} over {}",
-                    rate_with_interval(&a.whole),
-                    format_bytes_f64(f.obs.heap_signal().first().unwrap_or(0.0)),
-                    format_bytes_f64(f.obs.heap_signal().last().unwrap_or(0.0)),
-                    human_secs(a.span)
-                );
+                let heap = f.obs.heap_signal();
+                let lifetimes = heap.segments().len();
+                // Across restarts, first and last value are two young
+                // processes: the growth is within each lifetime.
+                let mut s = if lifetimes >= 2 {
+                    format!(
+                        "Heap grows {} within each of {lifetimes} process lifetimes over {}",
+                        rate_with_interval(&a.whole),
+                        human_secs(a.span)
+                    )
+                } else {
+                    format!(
+                        "Heap grows {} from {} to {} over {}",
+                        rate_with_interval(&a.whole),
+                        format_bytes_f64(heap.first().unwrap_or(0.0)),
+                        format_bytes_f64(heap.last().unwrap_or(0.0)),
+                        human_secs(a.span)
+                    )
+                };
                 // Objects tell many small allocations from a few growing
                 // buffers (a slice that doubles adds bytes, not objects).
                 if let (Some(first), Some(last)) =
                     (f.obs.heap_objects.first(), f.obs.heap_objects.last())
                 {
-                    if last > first {
+                    if last > first && lifetimes < 2 {
                         s.push_str(&format!(
                             " ({} → {} live objects)",
                             count(first),
