@@ -93,8 +93,9 @@ fn stack_names(s: &SiteSeries) -> Vec<String> {
 }
 
 /// The sites with a significant rising trend of their own, steepest first.
-/// Only the largest risers between the first and last profile are tested,
-/// which bounds the work on profiles with thousands of sites.
+/// Only the largest risers from the first to the last third of each
+/// lifetime are tested, which bounds the work on profiles with thousands of
+/// sites.
 fn rising_sites<'a>(
     parent: &Series,
     sites: &'a [SiteSeries],
@@ -104,11 +105,20 @@ fn rising_sites<'a>(
         .iter()
         .filter(|s| s.values.len() == parent.len())
         .map(|s| {
-            let n = s.values.len();
-            let third = (n / 3).max(1);
-            let early: f64 = s.values[..third].iter().sum::<f64>() / third as f64;
-            let late: f64 = s.values[n - third..].iter().sum::<f64>() / third as f64;
-            (s, late - early)
+            // Within each lifetime: across a restart, a young process's
+            // last third can sit below an old one's first.
+            let rise = segments
+                .iter()
+                .filter(|g| !g.is_empty())
+                .map(|g| {
+                    let v = &s.values[g.clone()];
+                    let third = (v.len() / 3).max(1);
+                    let early: f64 = v[..third].iter().sum::<f64>() / third as f64;
+                    let late: f64 = v[v.len() - third..].iter().sum::<f64>() / third as f64;
+                    late - early
+                })
+                .sum::<f64>();
+            (s, rise)
         })
         .filter(|(_, rise)| *rise > 0.0)
         .collect();
