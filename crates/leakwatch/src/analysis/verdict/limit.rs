@@ -8,7 +8,8 @@ use crate::analysis::stats::Trend;
 
 /// The limit and the time to reach it: from the series the limit applies
 /// to (cgroup usage for a cgroup limit, else RSS), at its Theil–Sen rate,
-/// with the range its 95% interval allows.
+/// with the range the 95% intervals of that rate and of its recent part's
+/// allow.
 pub(super) fn estimate(
     obs: &Observations,
     opts: &Options,

@@ -148,7 +148,8 @@ pub struct Limit {
     /// Seconds from the end of the window to the limit at the estimated
     /// rate; `null` when nothing grows.
     pub time_to_limit_seconds: Option<f64>,
-    /// The same at the highest rate the slope's 95% interval allows.
+    /// The same at the highest rate the 95% intervals of the slope and of
+    /// the recent part's slope allow.
     pub time_to_limit_low_seconds: Option<f64>,
     /// The same at the lowest rate; `null` when that rate is not positive
     /// (the limit may never be reached).

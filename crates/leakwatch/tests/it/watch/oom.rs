@@ -81,6 +81,27 @@ impl Drop for LimitedCgroup {
     }
 }
 
+impl LimitedCgroup {
+    /// `leakwatch watch FLAGS… --out DIR -- sh -c …` where the shell moves
+    /// itself into this cgroup, then becomes the scenario service with
+    /// `args`.
+    fn watch(&self, dir: &Path, flags: &[&str], args: &str) {
+        let script = format!(
+            "echo $$ > {}/cgroup.procs && exec {} {args}",
+            self.dir.display(),
+            scenario::binary().display()
+        );
+        support::run_ok(
+            support::leakwatch()
+                .arg("watch")
+                .args(flags)
+                .arg("--out")
+                .arg(dir)
+                .args(["--", "sh", "-c", &script]),
+        );
+    }
+}
+
 #[test]
 fn an_oom_kill_in_the_targets_cgroup_is_recorded_before_its_exit() {
     let Some(cg) = LimitedCgroup::create(48 << 20) else {
@@ -89,27 +110,12 @@ fn an_oom_kill_in_the_targets_cgroup_is_recorded_before_its_exit() {
     };
     let scratch = support::scratch();
     let dir = out_dir(scratch.path());
-    let bin = scenario::binary();
-    // The shell moves itself into the limited cgroup, then becomes the
-    // service, which leaks ~50 MiB/s until the OOM killer stops it.
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec {} -mode mapcache -rate 50000",
-        cg.dir.display(),
-        bin.display()
+    // The service leaks ~50 MiB/s until the OOM killer stops it.
+    cg.watch(
+        &dir,
+        &["--interval", "50ms", "--duration", "30s"],
+        "-mode mapcache -rate 50000",
     );
-    support::run_ok(support::leakwatch().args([
-        "watch",
-        "--interval",
-        "50ms",
-        "--duration",
-        "30s",
-        "--out",
-        dir.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]));
     let evs = events(&dir);
     let kinds: Vec<&str> = evs.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     let oom = kinds.iter().position(|k| *k == "oom_kill");
@@ -149,29 +155,22 @@ fn the_time_to_limit_from_half_a_recording_contains_the_real_oom_kill() {
     let scratch = support::scratch();
     let dir = out_dir(scratch.path());
     let addr = format!("127.0.0.1:{}", scenario::free_port());
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec {} -mode mapcache -rate 1000 -addr {addr}",
-        cg.dir.display(),
-        scenario::binary().display()
+    let pprof = format!("http://{addr}");
+    cg.watch(
+        &dir,
+        &[
+            "--quiet",
+            "--interval",
+            "250ms",
+            "--profile-interval",
+            "1s",
+            "--duration",
+            "150s",
+            "--pprof",
+            &pprof,
+        ],
+        &format!("-mode mapcache -rate 1000 -addr {addr}"),
     );
-    support::run_ok(support::leakwatch().args([
-        "watch",
-        "--quiet",
-        "--interval",
-        "250ms",
-        "--profile-interval",
-        "1s",
-        "--duration",
-        "150s",
-        "--pprof",
-        &format!("http://{addr}"),
-        "--out",
-        dir.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]));
     let evs = events(&dir);
     let oom = events_of(&evs, "oom_kill");
     assert_eq!(oom.len(), 1, "killed by the OOM killer: {evs:#?}");
