@@ -1,6 +1,7 @@
 //! The integration tests of `leakwatch`, one binary: each module is one topic.
 
 mod demo;
+mod go_pie;
 mod live_view;
 mod native;
 mod oracle;
