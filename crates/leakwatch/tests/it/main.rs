@@ -2,6 +2,7 @@
 
 mod demo;
 mod go_pie;
+mod goroutine_leak;
 mod live_view;
 mod native;
 mod oracle;
