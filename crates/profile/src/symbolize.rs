@@ -87,6 +87,16 @@ pub enum Warning {
         /// How many locations stay unnamed.
         locations: usize,
     },
+    /// Frames of a shared library stay bare addresses: the file at its path
+    /// is missing, unreadable, or not the one that ran.
+    Library {
+        /// The library's path in the profile.
+        library: String,
+        /// Why, e.g. "it is not on this machine".
+        reason: String,
+        /// How many locations stay unnamed.
+        locations: usize,
+    },
     /// Frames stay bare addresses because no binary was given for them and
     /// the mapping's own path does not lead to a matching file.
     NoBinary {
@@ -126,6 +136,19 @@ impl fmt::Display for Warning {
                  was loaded is unknown: {locations} frame(s) stay bare addresses (take the \
                  profile as protobuf, e.g. /debug/pprof/heap without debug=1)",
                 binary.display()
+            ),
+            Warning::Library {
+                library,
+                reason,
+                locations,
+            } => write!(
+                f,
+                "{locations} frame(s) in the library {} stay bare addresses: {reason} \
+                 (libraries are named from the file at their path; they show as [{}])",
+                or_unnamed(library),
+                Path::new(library)
+                    .file_name()
+                    .map_or(std::borrow::Cow::Borrowed("?"), |n| n.to_string_lossy())
             ),
             Warning::NoBinary {
                 mapping,
@@ -255,14 +278,41 @@ pub fn symbolize_with_debug_dirs(
             .map_or("", |(_, m)| profile.str(m.build_id))
             .to_owned();
 
+        // Frames of the main binary are named from --binary; a library's
+        // from the file at its path, so the advice differs.
+        let library = mapping.as_ref().is_some_and(|(i, _)| !is_main(profile, *i));
+        let unnamed = |why: String| {
+            if library {
+                Warning::Library {
+                    library: mapping_name.clone(),
+                    reason: why,
+                    locations: locations.len(),
+                }
+            } else {
+                Warning::NoBinary {
+                    mapping: mapping_name.clone(),
+                    profile_build_id: profile_build_id.clone(),
+                    locations: locations.len(),
+                }
+            }
+        };
+
         let candidate = choose_binary(profile, mapping.as_ref(), binary);
         let Some((path, given)) = candidate else {
             report.unsymbolized += locations.len();
-            report.warnings.push(Warning::NoBinary {
-                mapping: mapping_name,
-                profile_build_id,
-                locations: locations.len(),
-            });
+            // A library without a build id (allocator dumps copy
+            // /proc/PID/maps, which has none) cannot be checked against
+            // this machine's copy, and nothing the user can pass would
+            // change that: its frames show as `[libc.so.6]`, as pprof shows
+            // them, without a warning on every file.
+            if !(library && profile_build_id.is_empty()) {
+                let why = if Path::new(&mapping_name).is_file() {
+                    "its path is not absolute".to_owned()
+                } else {
+                    "it is not on this machine".to_owned()
+                };
+                report.warnings.push(unnamed(why));
+            }
             continue;
         };
         let bin = opened
@@ -278,11 +328,9 @@ pub fn symbolize_with_debug_dirs(
                         reason: reason.clone(),
                     });
                 } else {
-                    report.warnings.push(Warning::NoBinary {
-                        mapping: mapping_name,
-                        profile_build_id,
-                        locations: locations.len(),
-                    });
+                    report.warnings.push(unnamed(format!(
+                        "this machine's copy cannot be read: {reason}"
+                    )));
                 }
                 continue;
             }
@@ -301,11 +349,10 @@ pub fn symbolize_with_debug_dirs(
                         profile_build_id,
                     }
                 } else {
-                    Warning::NoBinary {
-                        mapping: mapping_name,
-                        profile_build_id,
-                        locations: locations.len(),
-                    }
+                    unnamed(format!(
+                        "this machine's copy has build id {bin_id}, not the profile's \
+                         {profile_build_id}: it is not the one that ran"
+                    ))
                 });
                 continue;
             }
@@ -415,14 +462,10 @@ fn choose_binary(
     };
     let filename = profile.str(mapping.filename);
     if let Some(binary) = binary {
-        // A binary is usually mapped several times, once per segment, so
-        // every mapping with the main mapping's file name is the main binary.
-        let main_file = profile.str(profile.mappings[0].filename);
-        let is_main = *index == 0 || (!filename.is_empty() && filename == main_file);
         let same_name = !filename.is_empty()
             && Path::new(filename).file_name().is_some()
             && Path::new(filename).file_name() == binary.file_name();
-        if is_main || same_name {
+        if is_main(profile, *index) || same_name {
             return Some((binary.to_path_buf(), true));
         }
     }
@@ -434,6 +477,15 @@ fn choose_binary(
         return Some((path.to_path_buf(), false));
     }
     None
+}
+
+/// Whether the mapping at `index` is the main binary's: the first mapping
+/// (pprof's convention), or one with its file name (a binary is mapped
+/// once per segment).
+fn is_main(profile: &Profile, index: usize) -> bool {
+    let filename = profile.str(profile.mappings[index].filename);
+    let main_file = profile.str(profile.mappings[0].filename);
+    index == 0 || (!filename.is_empty() && filename == main_file)
 }
 
 /// Where separate debug files are looked up by build id
