@@ -1,11 +1,13 @@
 //! From a recording to a verdict: series, trend statistics, attribution.
 //!
 //! [`series`] extracts what was observed, [`stats`] and [`growth`] decide
-//! whether a series grows, [`sites`] names where, and [`verdict`] combines
+//! whether a series grows, [`sites`] names where, [`leak_proof`] reads Go's
+//! own proof of leaked goroutines, and [`verdict`] combines
 //! them into the `leakwatch.verdict/1` document. `docs/method.md` explains
 //! the method and its references.
 
 pub mod growth;
+pub mod leak_proof;
 pub mod series;
 pub mod sites;
 pub mod stats;

@@ -159,14 +159,37 @@ pub(super) fn paragraph(verdict: Decision, kind: &[LeakKind], f: &Facts) -> Stri
                 parts.push(s + ".");
             }
             if kind.contains(&LeakKind::Goroutines) {
-                let a = f.gr_a.as_ref().expect("goroutine leak has an assessment");
-                let mut s = format!(
-                    "Goroutines grow {} ({} → {})",
-                    count_rate(a.whole.slope),
-                    f.obs.goroutines.first().unwrap_or(0.0),
-                    f.obs.goroutines.last().unwrap_or(0.0)
-                );
-                if let Some(site) = f.goroutine_sites.first() {
+                let proof = f.obs.goroutine_leak.as_ref().filter(|p| p.total > 0);
+                let trend = f.gr_a.as_ref().ok().filter(|a| a.growing());
+                let mut s = String::new();
+                if let Some(p) = proof {
+                    s.push_str(&format!(
+                        "Go's goroutine leak detector proves {} goroutine(s) leaked: blocked where nothing reachable can ever wake them",
+                        p.total
+                    ));
+                    if let Some(site) = f.goroutine_sites.first() {
+                        s.push_str(&format!(
+                            ", {} of them in {}",
+                            site.proven_leaked.unwrap_or(0),
+                            site.function
+                        ));
+                        if let Some(caller) = site.stack.get(1) {
+                            s.push_str(&format!(" ← {caller}"));
+                        }
+                    }
+                    if trend.is_some() {
+                        s.push_str(". ");
+                    }
+                }
+                if let Some(a) = trend {
+                    s.push_str(&format!(
+                        "Goroutines grow {} ({} → {})",
+                        count_rate(a.whole.slope),
+                        f.obs.goroutines.first().unwrap_or(0.0),
+                        f.obs.goroutines.last().unwrap_or(0.0)
+                    ));
+                }
+                if let Some(site) = f.goroutine_sites.first().filter(|_| proof.is_none()) {
                     s.push_str(&format!(
                         "; {} of them are blocked in {}",
                         percent(site.share),

@@ -47,6 +47,7 @@ fn obs(rss: Series, heap: Series, goroutines: Series) -> Observations {
         gc_forced: false,
         goroutine_sites: Vec::new(),
         goroutine_site_points: goroutines.clone(),
+        goroutine_leak: None,
         heap,
         goroutines,
         lifetimes: vec![Lifetime {
@@ -187,6 +188,77 @@ fn rss_only_growth_is_an_rss_leak() {
     assert!(v.heap.is_none() && v.goroutines.is_none());
     let per_hour = v.rss.unwrap().slope_bytes_per_hour / MIB;
     assert!((9.0..11.0).contains(&per_hour), "{per_hour}");
+}
+
+#[test]
+fn go_s_leak_detector_decides_where_the_window_is_too_short_for_a_trend() {
+    // Five profile rounds: far too few for a trend of anything.
+    let rss = series(5, 1.0, |t| 10.0 * MIB + wobble(t) * 1024.0);
+    let heap = series(5, 1.0, |_| 3.0 * MIB);
+    let gr = series(5, 1.0, |_| 9.0);
+    let mut o = obs(rss.clone(), heap.clone(), gr.clone());
+    let without = decide(&o, &Options::default());
+    assert_eq!(
+        without.verdict,
+        Decision::Inconclusive,
+        "{}",
+        without.summary
+    );
+    assert_eq!(without.goroutines.as_ref().unwrap().proven_leaked, None);
+
+    let chain = |leaf: &str, caller: &str| {
+        [leaf, caller]
+            .iter()
+            .map(|f| Frame {
+                function: (*f).into(),
+                file: "/src/main.go".into(),
+                line: 0,
+            })
+            .collect()
+    };
+    o.goroutine_leak = Some(crate::analysis::leak_proof::LeakProof {
+        t: 4.0,
+        total: 7,
+        sites: vec![
+            (
+                "main.fanOut.func1".into(),
+                4,
+                chain("main.fanOut.func1", "main.fanOut"),
+            ),
+            (
+                "main.lockOrphan".into(),
+                3,
+                chain("main.lockOrphan", "main.run"),
+            ),
+        ],
+    });
+    let v = decide(&o, &Options::default());
+    assert_eq!(v.verdict, Decision::Leak, "{}", v.summary);
+    assert_eq!(v.kind, vec![LeakKind::Goroutines]);
+    assert_eq!(v.goroutines.as_ref().unwrap().proven_leaked, Some(7));
+    let sites: Vec<(&str, Option<u64>)> = v
+        .goroutine_sites
+        .iter()
+        .map(|s| (s.function.as_str(), s.proven_leaked))
+        .collect();
+    assert_eq!(
+        sites,
+        vec![("main.fanOut.func1", Some(4)), ("main.lockOrphan", Some(3))]
+    );
+    assert!(
+        v.summary.contains("proves 7 goroutine(s) leaked")
+            && v.summary
+                .contains("4 of them in main.fanOut.func1 ← main.fanOut"),
+        "{}",
+        v.summary
+    );
+
+    // A detector that ran and found nothing proves nothing.
+    o.goroutine_leak.as_mut().unwrap().total = 0;
+    o.goroutine_leak.as_mut().unwrap().sites.clear();
+    let v = decide(&o, &Options::default());
+    assert_eq!(v.verdict, Decision::Inconclusive, "{}", v.summary);
+    assert_eq!(v.goroutines.unwrap().proven_leaked, Some(0));
 }
 
 #[test]
