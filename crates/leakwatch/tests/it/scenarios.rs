@@ -455,19 +455,12 @@ fn accuracy() {
 }
 
 /// The shortest prefix of the recording (in whole seconds of watching)
-/// whose verdict is already right, found by analysing truncated copies.
+/// whose verdict is already right: `analyze --until +Ns`.
 fn seconds_needed(e: &Expect, recording: &Path) -> Option<f64> {
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(recording.join("meta.json")).ok()?).ok()?;
-    let start = humantime::parse_rfc3339(meta["start"].as_str()?).ok()?;
-    let scratch = support::scratch();
     for secs in (10..=60).step_by(2) {
-        let cut = start + Duration::from_secs(secs);
-        let dir = scratch.path().join(format!("cut{secs}"));
-        truncate_recording(recording, &dir, cut);
         let out = support::leakwatch()
-            .args(["analyze", "--json"])
-            .arg(&dir)
+            .args(["analyze", "--json", "--until", &format!("+{secs}s")])
+            .arg(recording)
             .output()
             .ok()?;
         let verdict: Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -475,7 +468,7 @@ fn seconds_needed(e: &Expect, recording: &Path) -> Option<f64> {
             mode: e.mode,
             exit: out.status.code(),
             verdict,
-            recording: dir.clone(),
+            recording: recording.to_owned(),
             stderr: String::new(),
         };
         if judge(e, &run).is_none() {
@@ -483,40 +476,6 @@ fn seconds_needed(e: &Expect, recording: &Path) -> Option<f64> {
         }
     }
     None
-}
-
-/// Copies the recording with everything after `cut` left out.
-fn truncate_recording(from: &Path, to: &Path, cut: std::time::SystemTime) {
-    std::fs::create_dir_all(to.join("profiles")).unwrap();
-    std::fs::copy(from.join("meta.json"), to.join("meta.json")).unwrap();
-    let before = |line: &str| -> bool {
-        let v: Value = serde_json::from_str(line).unwrap_or(json!({}));
-        v["time"]
-            .as_str()
-            .and_then(|t| humantime::parse_rfc3339(t).ok())
-            .is_some_and(|t| t <= cut)
-    };
-    for file in [
-        "samples.jsonl",
-        "events.jsonl",
-        "runtime.jsonl",
-        "profiles.jsonl",
-    ] {
-        let text = std::fs::read_to_string(from.join(file)).unwrap_or_default();
-        let kept: String = text
-            .lines()
-            .filter(|l| before(l))
-            .filter(|l| !l.contains("\"kind\":\"end\""))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        std::fs::write(to.join(file), kept).unwrap();
-    }
-    for entry in std::fs::read_dir(from.join("profiles")).unwrap().flatten() {
-        let _ = std::fs::hard_link(entry.path(), to.join("profiles").join(entry.file_name()))
-            .or_else(|_| {
-                std::fs::copy(entry.path(), to.join("profiles").join(entry.file_name())).map(|_| ())
-            });
-    }
 }
 
 /// Times `leakwatch analyze` on a recording of 500 copies of a real, large
