@@ -229,14 +229,15 @@ fn the_time_to_limit_from_half_a_recording_contains_the_real_oom_kill() {
             .as_f64()
             .expect("a latest time");
     let when = |t: f64| format!("{:.1} s", t - start);
-    assert!(
-        soonest <= killed && killed <= latest,
-        "predicted at {}: the limit between {} and {}; killed at {}\n{v:#}",
+    let prediction = format!(
+        "predicted at {}: the limit between {} and {}; killed at {}",
         when(end),
         when(soonest),
         when(latest),
         when(killed)
     );
+    assert!(soonest <= killed && killed <= latest, "{prediction}\n{v:#}");
+    eprintln!("{prediction}");
 
     // The same cut written as a time gives the same verdict.
     let at = humantime::parse_rfc3339(meta(&dir)["start"].as_str().unwrap()).unwrap()
