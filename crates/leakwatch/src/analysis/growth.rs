@@ -4,8 +4,9 @@
 //! Machida et al. (2013) found that a bare Mann–Kendall test calls far too
 //! many memory series leaks. Three guards answer that here: the
 //! autocorrelation correction in [`stats::trend`], a second test on the most
-//! recent third of the window (a cache that warmed up and then stayed flat
-//! fails it), and a floor on the size of the change.
+//! recent third of the window — of each lifetime's, when the process
+//! restarted (a cache that warmed up and then stayed flat fails it) — and a
+//! floor on the size of the change.
 
 use std::ops::Range;
 
@@ -19,9 +20,11 @@ pub struct Thresholds {
     pub alpha: f64,
     /// Significance level of the recent-part trend test.
     pub alpha_recent: f64,
-    /// The recent part is this last fraction of the window's time span...
+    /// The recent part is this last fraction of the window's time span (of
+    /// each lifetime's, when the process restarted in the window)...
     pub recent_fraction: f64,
-    /// ...but never fewer than this many points.
+    /// ...but never fewer than this many points (with several lifetimes,
+    /// two per lifetime).
     pub min_recent_points: usize,
     /// The recent slope must be at least this fraction of the whole slope:
     /// growth that has slowed to a trickle is a plateau being approached.
