@@ -25,6 +25,7 @@
 //! are asked for (see [`scan`](mod@scan)): what `top` and `diff` need, in
 //! a fraction of the time and memory.
 
+mod inflate;
 mod jemalloc;
 mod maps;
 mod proto;
@@ -193,12 +194,19 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// Decompresses all gzip members of `bytes`, refusing to produce more than
 /// `limits.max_decompressed` bytes.
 ///
+/// One member whose trailer tells its true size is inflated whole by
+/// libdeflate (the `inflate` module); anything else, and any failure
+/// there, goes through the streaming inflater, which gives the errors.
+///
 /// Memory stays bounded for bombs too: past 256 MiB of output, if
 /// the data is far more compressed than profiles ever are, the rest is only
 /// counted, not stored. A bomb is then refused having held at most
 /// 256 MiB; genuine data that compressible is decompressed again
 /// into a buffer of the now known size.
 pub fn gunzip(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, DecodeError> {
+    if let Some(out) = inflate::whole(bytes, limits.max_decompressed) {
+        return Ok(out);
+    }
     gunzip_staged(bytes, limits.max_decompressed, STAGE)
 }
 
