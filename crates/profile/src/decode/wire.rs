@@ -158,6 +158,10 @@ pub(crate) fn wire_type(what: &'static str, key: Key, expected: &'static str) ->
 /// Appends the varints of a packed repeated field to `out`, sized from the
 /// payload first: a varint ends at each byte below 0x80, so the count is
 /// exact and bounded by the input, never by a claimed length.
+///
+/// Sample stacks are packed fields, and reading them is most of the time
+/// a scan takes: so the bytes are read in one tight loop, and only a
+/// defective field is read again by [`Wire::varint`], for its error.
 #[inline]
 pub(crate) fn packed<T>(
     data: &[u8],
@@ -168,6 +172,29 @@ pub(crate) fn packed<T>(
 ) -> Result<(), DecodeError> {
     let count = data.iter().filter(|&&b| b < 0x80).count();
     out.reserve(count);
+    let before = out.len();
+    if count == data.len() {
+        // Every varint is one byte: small ids, the common case.
+        out.extend(data.iter().map(|&b| convert(u64::from(b))));
+        return Ok(());
+    }
+    let (mut value, mut shift) = (0u64, 0u32);
+    for &b in data {
+        value |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            out.push(convert(value));
+            (value, shift) = (0, 0);
+        } else {
+            shift += 7;
+            if shift >= 70 {
+                break;
+            }
+        }
+    }
+    if shift == 0 {
+        return Ok(());
+    }
+    out.truncate(before);
     let mut w = Wire::new(data, base);
     while !w.at_end() {
         out.push(convert(w.varint(what)?));
@@ -190,6 +217,44 @@ mod tests {
             }
             buf.push(x as u8);
             assert_eq!(Wire::new(&buf, 0).varint("t").unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn packed_fields_decode_as_varint_by_varint() {
+        let encode = |values: &[u64]| {
+            let mut buf = Vec::new();
+            for &v in values {
+                let mut x = v;
+                while x >= 0x80 {
+                    buf.push((x as u8) | 0x80);
+                    x >>= 7;
+                }
+                buf.push(x as u8);
+            }
+            buf
+        };
+        let slow = |data: &[u8]| {
+            let mut w = Wire::new(data, 5);
+            let mut out = Vec::new();
+            while !w.at_end() {
+                out.push(w.varint("t")?);
+            }
+            Ok(out)
+        };
+        let fast = |data: &[u8]| {
+            let mut out = vec![9u64];
+            packed(data, 5, "t", &mut out, |v| v).map(|()| out[1..].to_vec())
+        };
+        let cases: Vec<Vec<u8>> = vec![
+            encode(&[1, 2, 3, 127]),
+            encode(&[1, 300, 70_000, u64::MAX, 0]),
+            [encode(&[1, 2]), vec![0x80]].concat(),
+            [encode(&[7]), vec![0xff; 11]].concat(),
+            vec![],
+        ];
+        for data in cases {
+            assert_eq!(fast(&data), slow(&data), "{data:?}");
         }
     }
 
