@@ -31,6 +31,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::prune::{location_decisions, stack_start, LocationPrune, PruneError, PruneRules};
 use crate::{DecodeError, IdIndex, Location, Profile, SampleRef, SampleSource};
@@ -253,7 +254,7 @@ fn aggregate_tables(source: &impl SampleSource, opts: &Options) -> Result<Table,
     let profile = source.tables();
     let index = sample_index(profile, opts.sample_index.as_deref())?;
     let rules = PruneRules::of(profile)?;
-    let nodes = NodeValues::compute(source, opts.by, index, rules.as_ref())?;
+    let nodes = NodeValues::compute(source, opts.by, index, rules.as_ref(), cores())?;
     let ty = profile.sample_types[index];
     let total = nodes.total;
     let mut rows: Vec<(NodeKey, Row)> = nodes.into_rows();
@@ -345,15 +346,17 @@ pub(crate) struct NodeValues {
 impl NodeValues {
     /// Aggregates `profile`'s sample type `index` by `by`, pruning stacks
     /// with `rules` (pprof prunes with the rules of the first profile it
-    /// loads, so a diff passes the new profile's rules for both).
+    /// loads, so a diff passes the new profile's rules for both). The
+    /// samples are read in up to `parts` parts side by side (not by stack,
+    /// whose numbering follows the order samples are met).
     pub(crate) fn compute(
         source: &impl SampleSource,
         by: Granularity,
         index: usize,
         rules: Option<&PruneRules>,
+        parts: usize,
     ) -> Result<NodeValues, AggregateError> {
         let profile = source.tables();
-        let want = profile.sample_types.len();
         let graph = LocationGraph::build(profile, by, rules)?;
         let n_nodes = graph.nodes.keys.len();
         let mut out = NodeValues {
@@ -365,98 +368,80 @@ impl NodeValues {
             total: 0,
             frames: Vec::new(),
         };
-        let mut counter = FlatCum {
-            flat: vec![0; n_nodes],
-            cum: vec![0; n_nodes],
-            seen: vec![0; n_nodes],
-            generation: 0,
-        };
+
+        if by != Granularity::Stack {
+            let ranges = split(source.sample_count(), parts);
+            let count = |range: Range<usize>| {
+                let mut counter = FlatCum::new(n_nodes);
+                let total = each_stack(source, &graph, index, range, |stack, v| {
+                    counter.add(&graph, stack, v)
+                })?;
+                Ok::<_, AggregateError>((counter, total))
+            };
+            let mut counted = std::thread::scope(|s| {
+                let (first, rest) = ranges.split_first().expect("split gives a part");
+                let rest: Vec<_> = rest.iter().map(|r| s.spawn(|| count(r.clone()))).collect();
+                let mut all = vec![count(first.clone())];
+                all.extend(rest.into_iter().map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                }));
+                all
+            })
+            .into_iter();
+            // The first part's error first: the one reading in order meets.
+            let (mut counter, mut total) = counted.next().expect("split gives a part")?;
+            for part in counted {
+                let (c, t) = part?;
+                counter.merge(&c);
+                total = total.saturating_add(t);
+            }
+            out.total = total;
+            out.flat = counter.flat;
+            out.cum = counter.cum;
+            let GraphNodes { keys, display } = graph.nodes;
+            out.keys = keys;
+            out.display = display;
+            return Ok(out);
+        }
+
         let mut stacks: HashMap<Box<[u32]>, u32> = HashMap::new();
         let mut stack_keys: Vec<Box<[u32]>> = Vec::new();
         let mut stack_values: Vec<i64> = Vec::new();
         let mut frames: Vec<u32> = Vec::new();
-        let mut locs: Vec<u32> = Vec::new();
-
-        let mut si = 0usize;
-        source.try_for_each_sample(|sample: SampleRef<'_>| -> Result<(), Stop> {
-            let this = si;
-            si += 1;
-            let Some(&v) = sample.values.get(index) else {
-                return Err(Stop::Aggregate(AggregateError::ValueCount {
-                    sample: this,
-                    got: sample.values.len(),
-                    want,
-                }));
-            };
-            out.total = out.total.saturating_add(v.saturating_abs());
-            // A zero sample adds nothing anywhere (pprof skips it too).
-            if v == 0 {
-                return Ok(());
+        out.total = each_stack(source, &graph, index, 0..usize::MAX, |stack, v| {
+            frames.clear();
+            for &li in stack {
+                frames.extend_from_slice(graph.nodes_of(li));
             }
-
-            locs.clear();
-            for &id in sample.location_ids {
-                let Some(li) = graph.location_index.get(id) else {
-                    return Err(Stop::Aggregate(AggregateError::DanglingLocation {
-                        sample: this,
-                        id,
-                    }));
-                };
-                locs.push(li as u32);
-            }
-            let start = match &graph.prune {
-                Some(decisions) => stack_start(locs.iter().map(|&li| decisions[li as usize])),
-                None => 0,
-            };
-            let stack = &locs[start..];
-
-            if by == Granularity::Stack {
-                frames.clear();
-                for &li in stack {
-                    frames.extend_from_slice(graph.nodes_of(li));
+            let node = match stacks.get(frames.as_slice()) {
+                Some(&n) => n,
+                None => {
+                    let n = stack_keys.len() as u32;
+                    let key: Box<[u32]> = frames.as_slice().into();
+                    stacks.insert(key.clone(), n);
+                    stack_keys.push(key);
+                    stack_values.push(0);
+                    n
                 }
-                let node = match stacks.get(frames.as_slice()) {
-                    Some(&n) => n,
-                    None => {
-                        let n = stack_keys.len() as u32;
-                        let key: Box<[u32]> = frames.as_slice().into();
-                        stacks.insert(key.clone(), n);
-                        stack_keys.push(key);
-                        stack_values.push(0);
-                        n
-                    }
-                };
-                let slot = &mut stack_values[node as usize];
-                *slot = slot.saturating_add(v);
-                return Ok(());
-            }
-
-            counter.add(&graph, stack, v);
-            Ok(())
+            };
+            let slot = &mut stack_values[node as usize];
+            *slot = slot.saturating_add(v);
         })?;
-        out.flat = counter.flat;
-        out.cum = counter.cum;
-
-        let GraphNodes { keys, display } = graph.nodes;
-        if by == Granularity::Stack {
-            out.frames = keys;
-            out.keys = stack_keys
-                .iter()
-                .map(|s| stack_key(&out.frames, s))
-                .collect();
-            out.display = stack_keys
-                .into_iter()
-                .map(|s| NodeDisplay {
-                    file: String::new(),
-                    stack: s.into_vec(),
-                })
-                .collect();
-            out.cum.clone_from(&stack_values);
-            out.flat = stack_values;
-        } else {
-            out.keys = keys;
-            out.display = display;
-        }
+        out.frames = graph.nodes.keys;
+        out.keys = stack_keys
+            .iter()
+            .map(|s| stack_key(&out.frames, s))
+            .collect();
+        out.display = stack_keys
+            .into_iter()
+            .map(|s| NodeDisplay {
+                file: String::new(),
+                stack: s.into_vec(),
+            })
+            .collect();
+        out.cum.clone_from(&stack_values);
+        out.flat = stack_values;
         Ok(out)
     }
 
@@ -517,6 +502,25 @@ struct FlatCum {
 }
 
 impl FlatCum {
+    fn new(nodes: usize) -> Self {
+        FlatCum {
+            flat: vec![0; nodes],
+            cum: vec![0; nodes],
+            seen: vec![0; nodes],
+            generation: 0,
+        }
+    }
+
+    /// Adds the counts of another part of the same profile's samples.
+    fn merge(&mut self, other: &FlatCum) {
+        for (a, b) in self.flat.iter_mut().zip(&other.flat) {
+            *a = a.saturating_add(*b);
+        }
+        for (a, b) in self.cum.iter_mut().zip(&other.cum) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
     /// Adds one sample whose (pruned) stack is `stack`, leaf first.
     #[inline]
     fn add(&mut self, graph: &LocationGraph, stack: &[u32], v: i64) {
@@ -555,6 +559,76 @@ impl FlatCum {
             self.cum[n] = self.cum[n].saturating_add(v);
         }
     }
+}
+
+/// Reads the samples numbered `range`, calling `f` with each nonzero
+/// sample's pruned stack (location positions, leaf first) and its value of
+/// sample type `index`; returns the sum of the absolute values (pprof's
+/// report total).
+fn each_stack(
+    source: &impl SampleSource,
+    graph: &LocationGraph,
+    index: usize,
+    range: Range<usize>,
+    mut f: impl FnMut(&[u32], i64),
+) -> Result<i64, AggregateError> {
+    let want = source.tables().sample_types.len();
+    let mut total = 0i64;
+    let mut locs: Vec<u32> = Vec::new();
+    let mut si = range.start;
+    source.try_for_each_sample_in(range, |sample: SampleRef<'_>| -> Result<(), Stop> {
+        let this = si;
+        si += 1;
+        let Some(&v) = sample.values.get(index) else {
+            return Err(Stop::Aggregate(AggregateError::ValueCount {
+                sample: this,
+                got: sample.values.len(),
+                want,
+            }));
+        };
+        total = total.saturating_add(v.saturating_abs());
+        // A zero sample adds nothing anywhere (pprof skips it too).
+        if v == 0 {
+            return Ok(());
+        }
+        locs.clear();
+        for &id in sample.location_ids {
+            let Some(li) = graph.location_index.get(id) else {
+                return Err(Stop::Aggregate(AggregateError::DanglingLocation {
+                    sample: this,
+                    id,
+                }));
+            };
+            locs.push(li as u32);
+        }
+        let start = match &graph.prune {
+            Some(decisions) => stack_start(locs.iter().map(|&li| decisions[li as usize])),
+            None => 0,
+        };
+        f(&locs[start..], v);
+        Ok(())
+    })?;
+    Ok(total)
+}
+
+/// Samples below which a part is not worth a thread of its own.
+const MIN_PART: usize = 50_000;
+
+/// `0..n` cut into at most `parts` ranges of at least [`MIN_PART`]
+/// samples (one range when `n` is small); the last one is open-ended.
+fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, (n / MIN_PART).max(1));
+    let size = n.div_ceil(parts);
+    let mut out: Vec<Range<usize>> = (0..parts).map(|i| i * size..(i + 1) * size).collect();
+    if let Some(last) = out.last_mut() {
+        last.end = usize::MAX;
+    }
+    out
+}
+
+/// Threads to read one profile's samples on: the machine's cores.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The key of a stack: its frames' keys, so that equal stacks of two
@@ -862,6 +936,62 @@ fn go_clean(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{encode, scan, Limits, ProfileBuilder};
+
+    /// A profile with enough samples to be split, with recursion (a node
+    /// twice in a stack) so that cum counts once per sample.
+    fn many_samples(n: usize) -> Profile {
+        let names = ["main.a", "main.b", "main.c", "main.d", "main.e"];
+        let mut b = ProfileBuilder::new(&[("inuse_space", "bytes")]).location_per_frame();
+        for i in 0..n {
+            let stack: Vec<&str> = (0..1 + i % 7).map(|d| names[(i / (d + 1)) % 5]).collect();
+            b.sample(&stack, &[(i % 1000) as i64 - 100]);
+        }
+        b.build()
+    }
+
+    fn rows(v: NodeValues) -> Vec<(NodeKey, Row)> {
+        let mut rows = v.into_rows();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    }
+
+    #[test]
+    fn samples_read_in_parts_add_up_to_reading_them_in_one() {
+        let p = many_samples(4 * MIN_PART + 17);
+        let scanned = scan(encode(&p), &Limits::default()).unwrap();
+        for by in [Granularity::Function, Granularity::Line] {
+            let one = NodeValues::compute(&p, by, 0, None, 1).unwrap();
+            let total = one.total;
+            let one = rows(one);
+            for parts in [2, 3, 8] {
+                let split = NodeValues::compute(&scanned, by, 0, None, parts).unwrap();
+                assert_eq!(split.total, total);
+                assert_eq!(rows(split), one, "{by:?} in {parts} parts");
+            }
+        }
+        let one = split(10, 4);
+        assert_eq!((one.len(), one[0].start, one[0].end), (1, 0, usize::MAX));
+        assert_eq!(split(2 * MIN_PART, 4), [0..MIN_PART, MIN_PART..usize::MAX]);
+    }
+
+    #[test]
+    fn the_first_parts_defect_is_the_one_reported() {
+        let mut p = many_samples(2 * MIN_PART);
+        p.samples[MIN_PART + 5].location_ids[0] = u64::MAX;
+        p.samples[7].location_ids[0] = u64::MAX - 1;
+        let e = NodeValues::compute(&p, Granularity::Function, 0, None, 2).err();
+        assert_eq!(
+            e.map(|e| e.to_string()),
+            Some(
+                AggregateError::DanglingLocation {
+                    sample: 7,
+                    id: u64::MAX - 1
+                }
+                .to_string()
+            )
+        );
+    }
 
     #[test]
     fn paths_are_cleaned_like_go() {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::aggregate::{sample_index, AggregateError, NodeValues, Options, Table};
+use crate::aggregate::{cores, sample_index, AggregateError, NodeValues, Options, Table};
 use crate::prune::PruneRules;
 use crate::{DecodeError, Label, Profile, Sample, SampleSource};
 
@@ -98,8 +98,8 @@ pub fn check_compatible(base: &Profile, new: &Profile) -> Result<(), DiffError> 
 /// increase, then by name. `total` is the new profile's total, `base_total`
 /// the base's. Nodes whose flat and cum did not change are left out.
 pub fn diff(
-    base: &(impl SampleSource + Sync),
-    new: &(impl SampleSource + Sync),
+    base: &impl SampleSource,
+    new: &impl SampleSource,
     opts: &Options,
 ) -> Result<Table, DiffError> {
     diff_sources(base, new, opts).map_err(|e| {
@@ -123,8 +123,8 @@ pub fn diff(
 }
 
 fn diff_sources(
-    base: &(impl SampleSource + Sync),
-    new: &(impl SampleSource + Sync),
+    base: &impl SampleSource,
+    new: &impl SampleSource,
     opts: &Options,
 ) -> Result<Table, DiffError> {
     let (base_tables, new_tables) = (base.tables(), new.tables());
@@ -136,10 +136,13 @@ fn diff_sources(
     let rules = PruneRules::of(new_tables)
         .map_err(AggregateError::from)
         .map_err(side(Side::New))?;
-    // The two sides are independent: aggregate them side by side.
+    // The two sides are independent: aggregate them side by side, the new
+    // one (usually the larger) split over every core, the base over half.
+    let cores = cores();
     let (new_values, base_values) = std::thread::scope(|s| {
-        let base_values = s.spawn(|| NodeValues::compute(base, opts.by, index, rules.as_ref()));
-        let new_values = NodeValues::compute(new, opts.by, index, rules.as_ref());
+        let base_values = s
+            .spawn(|| NodeValues::compute(base, opts.by, index, rules.as_ref(), cores.div_ceil(2)));
+        let new_values = NodeValues::compute(new, opts.by, index, rules.as_ref(), cores);
         let base_values = base_values
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -21,6 +21,7 @@
 //! an earlier-reported one first (only on the way to an error).
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::{decode_text, is_gzip, proto, sniff, uncompressed, unknown_format, Format, Limits};
 use crate::validate::{self, SampleCheck};
@@ -39,8 +40,9 @@ pub struct SampleRef<'a> {
 }
 
 /// Where aggregation reads samples from: a decoded [`Profile`], or a
-/// [`ScannedProfile`] whose samples are decoded as they are read.
-pub trait SampleSource {
+/// [`ScannedProfile`] whose samples are decoded as they are read. Sources
+/// are `Sync` so that parts of their samples can be read side by side.
+pub trait SampleSource: Sync {
     /// The profile's tables: sample types, strings, locations, functions,
     /// mappings and the rest. Its `samples` may be empty even when the
     /// source has samples: read those with [`Self::try_for_each_sample`].
@@ -51,7 +53,21 @@ pub trait SampleSource {
     fn try_for_each_sample<E: From<DecodeError>>(
         &self,
         f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.try_for_each_sample_in(0..usize::MAX, f)
+    }
+
+    /// [`Self::try_for_each_sample`] on the samples numbered `range` only.
+    /// Reading the parts of a split one after another meets the same
+    /// samples, and the same first error, as reading them all.
+    fn try_for_each_sample_in<E: From<DecodeError>>(
+        &self,
+        range: Range<usize>,
+        f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
     ) -> Result<(), E>;
+
+    /// How many samples there are.
+    fn sample_count(&self) -> usize;
 
     /// The error [`crate::decode()`] would report for a defective sample, if
     /// there is one. Callers that fail for another reason before or while
@@ -69,11 +85,16 @@ impl<T: SampleSource + ?Sized> SampleSource for &T {
         (**self).tables()
     }
 
-    fn try_for_each_sample<E: From<DecodeError>>(
+    fn try_for_each_sample_in<E: From<DecodeError>>(
         &self,
+        range: Range<usize>,
         f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        (**self).try_for_each_sample(f)
+        (**self).try_for_each_sample_in(range, f)
+    }
+
+    fn sample_count(&self) -> usize {
+        (**self).sample_count()
     }
 
     fn check_samples(&self) -> Result<(), DecodeError> {
@@ -87,11 +108,13 @@ impl SampleSource for Profile {
     }
 
     #[inline]
-    fn try_for_each_sample<E: From<DecodeError>>(
+    fn try_for_each_sample_in<E: From<DecodeError>>(
         &self,
+        range: Range<usize>,
         mut f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        for s in &self.samples {
+        let n = self.samples.len();
+        for s in &self.samples[range.start.min(n)..range.end.min(n)] {
             f(SampleRef {
                 location_ids: &s.location_ids,
                 values: &s.values,
@@ -99,6 +122,10 @@ impl SampleSource for Profile {
             })?;
         }
         Ok(())
+    }
+
+    fn sample_count(&self) -> usize {
+        self.samples.len()
     }
 }
 
@@ -168,14 +195,6 @@ impl ScannedProfile {
     pub fn tables_mut(&mut self) -> &mut Profile {
         &mut self.tables
     }
-
-    /// How many samples the profile has.
-    pub fn sample_count(&self) -> usize {
-        match &self.encoded {
-            Some(e) => e.count,
-            None => self.tables.samples.len(),
-        }
-    }
 }
 
 impl SampleSource for ScannedProfile {
@@ -183,17 +202,28 @@ impl SampleSource for ScannedProfile {
         &self.tables
     }
 
-    fn try_for_each_sample<E: From<DecodeError>>(
+    fn sample_count(&self) -> usize {
+        match &self.encoded {
+            Some(e) => e.count,
+            None => self.tables.samples.len(),
+        }
+    }
+
+    fn try_for_each_sample_in<E: From<DecodeError>>(
         &self,
+        range: Range<usize>,
         mut f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let Some(encoded) = &self.encoded else {
-            return self.tables.try_for_each_sample(f);
+            return self.tables.try_for_each_sample_in(range, f);
         };
         let check =
             SampleCheck::from_parts(encoded.sample_types, encoded.strings, &encoded.locations);
         let mut sample = proto::SampleBuf::default();
-        for (i, payload) in proto::sample_payloads(&encoded.bytes).enumerate() {
+        // Skipping a sample reads two varints; a defect among the skipped
+        // ends the iteration, and is the earlier part's to report.
+        let payloads = proto::sample_payloads(&encoded.bytes).enumerate();
+        for (i, payload) in payloads.skip(range.start).take(range.len()) {
             sample.decode(payload?)?;
             let (ids, values, labels) = (&sample.location_ids, &sample.values, &sample.labels);
             if let Err(e) = check.sample(i, ids, values, labels, true) {
