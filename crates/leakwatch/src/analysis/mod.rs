@@ -9,6 +9,7 @@
 pub mod growth;
 pub mod leak_proof;
 pub mod series;
+mod site_table;
 pub mod sites;
 pub mod stats;
 pub mod verdict;

@@ -3,9 +3,11 @@
 //! the Go runtime's own accounting per profile round, goroutine counts total
 //! and per site, and the process lifetimes that split them into segments.
 //!
-//! Profiles are decoded in parallel and each is reduced to its per-site
-//! totals at once, so memory holds one decoded profile per thread, not one
-//! per file.
+//! Every profile is read, in parallel, through the scan path (its samples
+//! are read straight from the protobuf, never built into a model) and
+//! reduced to its per-site totals at once: memory holds one profile's bytes
+//! per thread, and the per-site series, whose number of sites is bounded
+//! (the `site_table` module).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
+use super::site_table::SiteTable;
 use super::sites::{self, Frame, ProfileKind as SiteKind, Reduced};
 use crate::recording::{
     window, Event, EventLine, ProfileEntry, ProfileKind, Recording, Timestamp, Window,
@@ -122,8 +125,8 @@ pub struct Observations {
     pub heap_objects: Series,
     /// Per-site heap bytes, aligned with `heap_site_points`.
     pub heap_sites: Vec<SiteSeries>,
-    /// The heap profiles the sites were read from (at most
-    /// [`MAX_DECODED_PROFILES`], spread evenly), with their totals.
+    /// The heap profiles the sites were read from (every readable one),
+    /// with their totals.
     pub heap_site_points: Series,
     /// The memory Go's runtime has mapped and not returned (MemStats `Sys −
     /// HeapReleased`), per profile round, bytes.
@@ -214,10 +217,8 @@ pub fn observe(rec: &Recording) -> Observations {
         &mut unreadable,
         &lifetime_at,
     );
-    let first_last_heap = match (heap_side.decoded.first(), heap_side.decoded.last()) {
-        (Some(a), Some(b)) if heap_side.decoded.len() >= 2 => {
-            Some((rec.profile_path(a), rec.profile_path(b)))
-        }
+    let first_last_heap = match heap_side.ends {
+        Some((a, b)) if !std::ptr::eq(a, b) => Some((rec.profile_path(a), rec.profile_path(b))),
         _ => None,
     };
     let gr_entries: Vec<&ProfileEntry> = rec.profiles_of(ProfileKind::Goroutine).collect();
@@ -255,13 +256,10 @@ pub fn observe(rec: &Recording) -> Observations {
     }
 }
 
-/// At most this many profiles of a kind are decoded for the per-site
-/// series, spread evenly over the window with the first and last always
-/// among them. The totals come from every profile (the recording's index
-/// carries them), so the trend of the whole uses all the data; a site's
-/// trend needs far fewer points, and decoding is what costs: a 1 MB Go
-/// heap profile takes about 100 ms of CPU to decode and reduce.
-pub const MAX_DECODED_PROFILES: usize = 60;
+/// Profiles read side by side and folded into the site table together:
+/// enough to keep both cores busy, few enough that their per-site totals
+/// (a few kilobytes each) stay small whatever the recording's length.
+const CHUNK: usize = 64;
 
 /// The series drawn from the profiles of one kind.
 struct ProfileSide<'a> {
@@ -269,19 +267,8 @@ struct ProfileSide<'a> {
     objects: Series,
     sites: Vec<SiteSeries>,
     site_points: Series,
-    decoded: Vec<&'a ProfileEntry>,
-}
-
-/// Indices `0..n` thinned to at most `k`, evenly, first and last kept.
-fn evenly(n: usize, k: usize) -> Vec<usize> {
-    if n <= k || k < 2 {
-        return (0..n).collect();
-    }
-    let mut out: Vec<usize> = (0..k)
-        .map(|i| ((i as f64) * (n - 1) as f64 / (k - 1) as f64).round() as usize)
-        .collect();
-    out.dedup();
-    out
+    /// The first and last readable profiles.
+    ends: Option<(&'a ProfileEntry, &'a ProfileEntry)>,
 }
 
 fn profile_series<'a>(
@@ -296,28 +283,55 @@ fn profile_series<'a>(
         SiteKind::Heap => ("inuse_space", Some("inuse_objects")),
         SiteKind::Goroutine => ("goroutine", None),
     };
-    // Totals from the index when every entry has them; else every profile
-    // must be decoded.
-    let indexed = !entries.is_empty() && entries.iter().all(|e| e.totals.contains_key(value_key));
-    let picks = if indexed {
-        evenly(entries.len(), MAX_DECODED_PROFILES)
-    } else {
-        (0..entries.len()).collect()
-    };
-    let chosen: Vec<&'a ProfileEntry> = picks.iter().map(|&i| entries[i]).collect();
-    let reduced = reduce_all(rec, &chosen, kind, unreadable);
-
     let mut side = ProfileSide {
         totals: Series::default(),
         objects: Series::default(),
-        sites: site_series(&reduced),
+        sites: Vec::new(),
         site_points: Series::default(),
-        decoded: reduced.iter().map(|(e, _)| *e).collect(),
+        ends: None,
     };
-    for (entry, r) in &reduced {
-        let t = entry.time.seconds_since(start);
-        side.site_points.push(t, r.total as f64, lifetime_at(t));
+    let mut objects = Series::default();
+    let mut table = SiteTable::new(entries.len());
+    let mut last_chains: Option<(&ProfileEntry, Reduced)> = None;
+    let last = entries.len().saturating_sub(1);
+    for (c, chunk) in entries.chunks(CHUNK).enumerate() {
+        let results: Vec<Result<Reduced, String>> = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(i, e)| read_reduced(rec, e, kind, c * CHUNK + i == last))
+            .collect();
+        for (entry, r) in chunk.iter().zip(results) {
+            match r {
+                Ok(mut r) => {
+                    let t = entry.time.seconds_since(start);
+                    side.site_points.push(t, r.total as f64, lifetime_at(t));
+                    objects.push(t, r.total_objects as f64, lifetime_at(t));
+                    table.push(&r.sites);
+                    side.ends = Some((side.ends.map_or(*entry, |(first, _)| first), *entry));
+                    if !r.chains.is_empty() {
+                        r.sites = HashMap::new();
+                        last_chains = Some((*entry, r));
+                    }
+                }
+                Err(e) => unreadable.push(e),
+            }
+        }
     }
+    // Chains come from the last profile only (keeping every profile's
+    // stacks would cost memory for nothing); when it was unreadable, the
+    // last readable one is read again for them.
+    let chains = match (side.ends, last_chains) {
+        (Some((_, end)), Some((e, r))) if std::ptr::eq(end, e) => r.chains,
+        (Some((_, end)), _) => read_reduced(rec, end, kind, true)
+            .map(|r| r.chains)
+            .unwrap_or_default(),
+        _ => HashMap::new(),
+    };
+    side.sites = table.into_series(chains);
+
+    // Totals from the index when every entry has them (the same numbers,
+    // and the points of unreadable profiles too).
+    let indexed = !entries.is_empty() && entries.iter().all(|e| e.totals.contains_key(value_key));
     if indexed {
         for e in entries {
             let t = e.time.seconds_since(start);
@@ -329,12 +343,25 @@ fn profile_series<'a>(
         }
     } else {
         side.totals = side.site_points.clone();
-        for (entry, r) in &reduced {
-            let t = entry.time.seconds_since(start);
-            side.objects.push(t, r.total_objects as f64, lifetime_at(t));
-        }
+        side.objects = objects;
     }
     side
+}
+
+/// Reads one profile through the scan path and reduces it to its sites;
+/// `chains`: also its sites' heaviest stacks.
+fn read_reduced(
+    rec: &Recording,
+    entry: &ProfileEntry,
+    kind: SiteKind,
+    chains: bool,
+) -> Result<Reduced, String> {
+    let path = rec.profile_path(entry);
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let bytes = std::fs::read(&path).map_err(|e| fail(&e))?;
+    let profile = leakwatch_profile::scan(bytes, &leakwatch_profile::Limits::default())
+        .map_err(|e| fail(&e))?;
+    sites::reduce(&profile, kind, chains).map_err(|e| fail(&e))
 }
 
 impl Observations {
@@ -431,91 +458,9 @@ fn lifetimes(rec: &Recording, start: Timestamp) -> Vec<Lifetime> {
     out
 }
 
-/// Decodes and reduces `entries` in parallel, keeping the readable ones in
-/// order; the last readable one also keeps its call chains.
-fn reduce_all<'a>(
-    rec: &Recording,
-    entries: &[&'a ProfileEntry],
-    kind: SiteKind,
-    unreadable: &mut Vec<String>,
-) -> Vec<(&'a ProfileEntry, Reduced)> {
-    let read = |entry: &ProfileEntry, chains: bool| -> Result<Reduced, String> {
-        let path = rec.profile_path(entry);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let profile = leakwatch_profile::decode(&bytes, &leakwatch_profile::Limits::default())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        sites::reduce(&profile, kind, chains).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let last = entries.len().saturating_sub(1);
-    let results: Vec<Result<Reduced, String>> = entries
-        .par_iter()
-        .enumerate()
-        .map(|(i, e)| read(e, i == last))
-        .collect();
-    let mut out = Vec::with_capacity(entries.len());
-    let mut last_ok = false;
-    for (i, (entry, r)) in entries.iter().zip(results).enumerate() {
-        match r {
-            Ok(r) => {
-                last_ok = i == last;
-                out.push((*entry, r));
-            }
-            Err(e) => unreadable.push(e),
-        }
-    }
-    // Chains come from the last profile only (keeping every profile's
-    // stacks would cost memory for nothing); when it was unreadable, the
-    // last readable one is read again for them.
-    if !last_ok {
-        if let Some((entry, reduced)) = out.last_mut() {
-            if let Ok(r) = read(entry, true) {
-                reduced.chains = r.chains;
-            }
-        }
-    }
-    out
-}
-
-/// Turns per-profile site totals into one aligned series per site.
-fn site_series(reduced: &[(&ProfileEntry, Reduced)]) -> Vec<SiteSeries> {
-    let n = reduced.len();
-    let mut by_site: HashMap<&str, SiteSeries> = HashMap::new();
-    for (i, (_, r)) in reduced.iter().enumerate() {
-        for (name, totals) in &r.sites {
-            let s = by_site.entry(name).or_insert_with(|| SiteSeries {
-                function: name.clone(),
-                values: vec![0.0; n],
-                objects: vec![0.0; n],
-                chain: Vec::new(),
-            });
-            s.values[i] = totals.value as f64;
-            s.objects[i] = totals.objects as f64;
-        }
-    }
-    if let Some((_, last)) = reduced.last() {
-        for (name, chain) in &last.chains {
-            if let Some(s) = by_site.get_mut(name.as_str()) {
-                s.chain = chain.clone();
-            }
-        }
-    }
-    let mut out: Vec<SiteSeries> = by_site.into_values().collect();
-    out.sort_by(|a, b| a.function.cmp(&b.function));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn evenly_keeps_first_and_last() {
-        assert_eq!(evenly(5, 10), vec![0, 1, 2, 3, 4]);
-        let picks = evenly(500, 120);
-        assert_eq!(picks.len(), 120);
-        assert_eq!((picks[0], picks[119]), (0, 499));
-        assert!(picks.windows(2).all(|w| w[0] < w[1]));
-    }
 
     #[test]
     fn segments_follow_lifetimes() {

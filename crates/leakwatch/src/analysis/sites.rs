@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use leakwatch_profile::{IdIndex, Profile};
+use leakwatch_profile::{IdIndex, Profile, SampleRef, SampleSource};
 
 /// Whether a frame belongs to the Go runtime or an allocator rather than to
 /// the program, so that it is skipped when naming a site.
@@ -120,10 +120,16 @@ fn heap_value_indices(p: &Profile) -> Option<(usize, Option<usize>)> {
     Some((space, objects))
 }
 
-/// Reduces `profile` to per-site totals. With `chains`, also records each
+/// Reduces `source` — a decoded profile, or a scanned one whose samples are
+/// read one at a time — to per-site totals. With `chains`, also records each
 /// site's heaviest stack. Fails when a heap profile has no byte-valued
-/// sample type, naming the types it has.
-pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Reduced, String> {
+/// sample type, naming the types it has, or when a sample is malformed.
+pub fn reduce(
+    source: &impl SampleSource,
+    kind: ProfileKind,
+    chains: bool,
+) -> Result<Reduced, String> {
+    let profile = source.tables();
     let (value_idx, objects_idx) = match kind {
         ProfileKind::Heap => heap_value_indices(profile).ok_or_else(|| {
             format!(
@@ -183,9 +189,10 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
 
     let mut out = Reduced::default();
     let mut totals = vec![SiteTotals::default(); names.len()];
-    // Per site: stack (as location ids) → bytes, only when chains are wanted.
-    let mut stacks: HashMap<u32, HashMap<&[u64], i64>> = HashMap::new();
-    for sample in &profile.samples {
+    // Per site: stack (as location ids) → bytes, only when chains are wanted
+    // (a scan's samples are borrowed only until the next one: keys are owned).
+    let mut stacks: HashMap<u32, HashMap<Box<[u64]>, i64>> = HashMap::new();
+    let each = |sample: SampleRef<'_>| -> Result<(), leakwatch_profile::DecodeError> {
         let value = sample.values.get(value_idx).copied().unwrap_or(0);
         let objects = objects_idx
             .and_then(|i| sample.values.get(i).copied())
@@ -193,12 +200,12 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
         out.total += value;
         out.total_objects += objects;
         if value == 0 && objects == 0 {
-            continue;
+            return Ok(());
         }
         // Location ids come leaf first.
         let mut site = NONE;
         let mut leaf_runtime = NONE;
-        for id in &sample.location_ids {
+        for id in sample.location_ids {
             let Some((program, runtime)) = locations.get(*id).map(|i| classes[i]) else {
                 continue;
             };
@@ -216,19 +223,25 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
             site = leaf_runtime;
         }
         if site == NONE {
-            continue;
+            return Ok(());
         }
         let t = &mut totals[site as usize];
         t.value += value;
         t.objects += objects;
         if chains {
-            *stacks
-                .entry(site)
-                .or_default()
-                .entry(&sample.location_ids)
-                .or_default() += value;
+            let by_stack = stacks.entry(site).or_default();
+            match by_stack.get_mut(sample.location_ids) {
+                Some(v) => *v += value,
+                None => {
+                    by_stack.insert(sample.location_ids.into(), value);
+                }
+            }
         }
-    }
+        Ok(())
+    };
+    source
+        .try_for_each_sample(each)
+        .map_err(|e| e.to_string())?;
     out.sites = names
         .iter()
         .zip(&totals)
@@ -240,12 +253,12 @@ pub fn reduce(profile: &Profile, kind: ProfileKind, chains: bool) -> Result<Redu
         let site = names[site_no as usize];
         let Some((heaviest, _)) = by_stack
             .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
         else {
             continue;
         };
         let mut frames = Vec::new();
-        for id in heaviest {
+        for id in heaviest.iter() {
             let Some(li) = locations.get(*id) else {
                 continue;
             };
