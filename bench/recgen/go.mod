@@ -1,0 +1,3 @@
+module leakwatch/bench/recgen
+
+go 1.19
