@@ -11,7 +11,9 @@
 //!   prints the accuracy table of the README, with the seconds of data each
 //!   leak needed (`bench/accuracy` runs it);
 //! - `analyze_500_profiles`: times `analyze` on a recording of 500 large
-//!   real heap profiles (`bench/analyze` runs it).
+//!   heap profiles, ten variants of one real one (`cargo test --release -p
+//!   leakwatch --test it -- --ignored --exact scenarios::analyze_500_profiles
+//!   --nocapture`; `bench/analyze` measures 1,000 distinct real ones).
 
 use crate::support;
 
@@ -483,7 +485,7 @@ fn seconds_needed(e: &Expect, recording: &Path) -> Option<f64> {
 /// variants whose values grow, so the verdict has a real trend and real
 /// sites to find. The target is under 10 s on two cores.
 #[test]
-#[ignore = "builds a 530 MB recording; run by bench/analyze"]
+#[ignore = "builds a 530 MB recording; run by hand (see the module docs)"]
 fn analyze_500_profiles() {
     const PROFILES: usize = 500;
     const VARIANTS: usize = 10;
