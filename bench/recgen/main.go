@@ -44,7 +44,6 @@ var (
 // their last frame.
 func path(i int) int { return int((uint64(i) * 0x9E3779B97F4A7C15) >> 34) }
 
-
 //go:noinline
 func b0(d, path int, leak bool) { descend(d-1, path>>3, leak) }
 
@@ -109,13 +108,13 @@ func steadyLeaf(path int) { steadySet[current] = make([]byte, 64+path%256) }
 func leakLeaf(path int) { leaked = append(leaked, make([]byte, 128+path%512)) }
 
 type entry struct {
-	Op     string           `json:"op"`
-	Seq    int              `json:"seq"`
-	Kind   string           `json:"kind"`
-	Time   string           `json:"time"`
-	File   string           `json:"file"`
-	Bytes  int64            `json:"bytes"`
-	URL    string           `json:"url"`
+	Op    string `json:"op"`
+	Seq   int    `json:"seq"`
+	Kind  string `json:"kind"`
+	Time  string `json:"time"`
+	File  string `json:"file"`
+	Bytes int64  `json:"bytes"`
+	URL   string `json:"url"`
 }
 
 func main() {
