@@ -86,6 +86,10 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     };
     if verdict != Decision::Leak {
         kind.clear();
+    } else if primary.is_err() {
+        // Only the proof decided: the trends of a window too short to
+        // judge (a young process's RSS climbing as it warms up) add nothing.
+        kind.retain(|k| *k == LeakKind::Goroutines);
     }
 
     let mut sites = if kind.contains(&LeakKind::Heap) {
