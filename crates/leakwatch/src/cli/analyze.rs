@@ -33,7 +33,13 @@ pub struct AnalyzeArgs {
 
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
-    let judgement = analysis::judge(&args.dir, &Options { limit: args.limit })?;
+    let judgement = analysis::judge(
+        &args.dir,
+        &Options {
+            limit: args.limit,
+            ..Options::default()
+        },
+    )?;
     verdict_output::show(&judgement, args.json, &args.pictures)?;
     Ok(Outcome::of(judgement.verdict.verdict))
 }

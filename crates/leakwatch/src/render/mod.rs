@@ -18,7 +18,7 @@ pub mod memory_plot;
 pub mod report;
 pub mod sparkline;
 pub mod table;
-mod time_axis;
+pub mod time_axis;
 pub mod verdict_output;
 pub mod verdict_text;
 

@@ -160,13 +160,17 @@ pub struct Limit {
 }
 
 /// Where the memory limit comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitSource {
     /// `--limit`, which overrides the cgroup's.
+    #[default]
     Flag,
     /// The cgroup's `memory.max`.
     Cgroup,
+    /// `fleet --limit-query`: a Prometheus series joined to the memory
+    /// series (e.g. `container_spec_memory_limit_bytes`).
+    PrometheusQuery,
 }
 
 impl LimitSource {
@@ -175,6 +179,7 @@ impl LimitSource {
         match self {
             LimitSource::Flag => "flag",
             LimitSource::Cgroup => "cgroup",
+            LimitSource::PrometheusQuery => "prometheus_query",
         }
     }
 }
