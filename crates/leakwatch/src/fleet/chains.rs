@@ -55,6 +55,11 @@ pub fn identity(labels: &Labels) -> Labels {
     l
 }
 
+/// Whether `labels` has every `--group-by` label (and there are some).
+fn grouped(labels: &Labels, group_by: &[String]) -> bool {
+    !group_by.is_empty() && group_by.iter().all(|k| labels.contains_key(k))
+}
+
 /// Builds the chains of one batch. `starts` are the
 /// `process_start_time_seconds` series of the same batch (empty when
 /// unknown); times become seconds since `origin` (Unix seconds).
@@ -69,15 +74,14 @@ pub fn build(
         starts.iter().map(|s| (identity(&s.labels), s)).collect();
     let mut groups: BTreeMap<Vec<String>, Vec<RangeSeries>> = BTreeMap::new();
     for s in memory {
-        let key = if group_by.is_empty() {
-            identity(&s.labels)
-                .into_iter()
-                .flat_map(|(k, v)| [k, v])
+        // A series without every --group-by label is its own chain.
+        let key: Vec<String> = if grouped(&s.labels, group_by) {
+            std::iter::once("group".to_owned())
+                .chain(group_by.iter().map(|k| s.labels[k].clone()))
                 .collect()
         } else {
-            group_by
-                .iter()
-                .map(|k| s.labels.get(k).cloned().unwrap_or_default())
+            std::iter::once("series".to_owned())
+                .chain(identity(&s.labels).into_iter().flat_map(|(k, v)| [k, v]))
                 .collect()
         };
         groups.entry(key).or_default().push(s);
@@ -202,12 +206,12 @@ fn restarts_from_drops(t: &[f64], y: &[f64], step: f64) -> Vec<(usize, f64)> {
 }
 
 /// The limit of a chain among the `--limit-query` series: joined on the
-/// `--group-by` labels when given, else on the labels both share (at least
-/// one; the series sharing the most wins).
+/// `--group-by` labels when the chain has them, else on the labels both
+/// share (at least one; the series sharing the most wins).
 pub fn limit_for(chain: &Labels, limits: &[(Labels, f64)], group_by: &[String]) -> Option<f64> {
     let mut best: Option<(usize, f64)> = None;
     for (labels, value) in limits {
-        let shared: Vec<&String> = if group_by.is_empty() {
+        let shared: Vec<&String> = if !grouped(chain, group_by) {
             labels
                 .keys()
                 .filter(|k| *k != "__name__" && chain.contains_key(*k))
@@ -284,8 +288,16 @@ mod tests {
             &[1.0, 2.0],
         );
         let other = series(&[("app", "y"), ("pod", "y-1")], &[0.0], &[5.0]);
-        let c = build(vec![b, a, other], &[], &["app".to_owned()], 0.0, 60.0);
-        assert_eq!(c.len(), 2);
+        let loose = series(&[("pod", "z-1")], &[0.0], &[5.0]);
+        let loose2 = series(&[("pod", "z-2")], &[0.0], &[5.0]);
+        let c = build(
+            vec![b, a, other, loose, loose2],
+            &[],
+            &["app".to_owned()],
+            0.0,
+            60.0,
+        );
+        assert_eq!(c.len(), 4, "series without the label stay apart");
         let x = &c[0];
         assert_eq!(x.t, vec![0.0, 60.0, 120.0, 150.0, 210.0]);
         assert_eq!(x.lifetimes.len(), 2);

@@ -18,7 +18,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::bail;
 use rayon::prelude::*;
 
-use crate::analysis::verdict::{LimitSource, VerdictEventKind};
+use crate::analysis::verdict::{Decision, LimitSource, VerdictEventKind};
 use crate::analysis::{decide, Observations, Options};
 use crate::recording::Timestamp;
 use plan::Selector;
@@ -59,10 +59,6 @@ pub fn judge(
         );
     }
     let selector = Selector::parse(&req.query);
-    let step = match req.step {
-        Some(s) => s,
-        None => plan::auto_step(req.end - req.start, scrape_interval(prom, req, &selector)?),
-    };
     let batches = match &selector {
         Some(sel) => {
             let listed = prom.series(&sel.with(&sel.name, None), req.start, req.end)?;
@@ -78,6 +74,10 @@ pub fn judge(
             plan::batches(&listed, &req.group_by)
         }
         None => vec![plan::Batch { matcher: None }],
+    };
+    let step = match req.step {
+        Some(s) => s,
+        None => plan::auto_step(req.end - req.start, scrape_interval(prom, req, &selector)?),
     };
     let limits = match &req.limit_query {
         Some(q) => {
@@ -175,10 +175,12 @@ fn judge_chain(c: &chains::Chain, req: &Request, limits: &[(Labels, f64)]) -> En
         (None, None) => Options::default(),
     };
     let v = decide(&obs, &opts);
-    let sawtooth = v
-        .events
-        .iter()
-        .any(|e| e.kind == VerdictEventKind::Sawtooth);
+    // The verdict's sawtooth event also marks lifetimes that merely warmed
+    // up before a deploy; as a fleet column it says how a leak shows.
+    let sawtooth = v.verdict == Decision::Leak
+        && v.events
+            .iter()
+            .any(|e| e.kind == VerdictEventKind::Sawtooth);
     Entry::new(c, v, sawtooth)
 }
 

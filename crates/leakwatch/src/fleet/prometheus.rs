@@ -201,6 +201,12 @@ impl Prometheus {
         let envelope: Envelope<T> = match serde_json::from_slice(&body) {
             Ok(e) if !is_html => e,
             parsed => {
+                let looks_html = is_html || body.trim_ascii_start().starts_with(b"<");
+                if status != 200 && !looks_html {
+                    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+                    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    bail!("{url}: HTTP status {status}: {text}");
+                }
                 let what = if is_html || body.trim_ascii_start().starts_with(b"<") {
                     "an HTML page".to_owned()
                 } else if let Err(e) = parsed {
