@@ -87,6 +87,11 @@ pub struct FleetArgs {
     /// Print one JSON document (schema `leakwatch.fleet/1`, docs/json.md).
     #[arg(long)]
     pub json: bool,
+
+    /// Also write a one-file HTML report: the ranked table and a plot of
+    /// each leaking or borderline series.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Runs `fleet`.
@@ -137,6 +142,10 @@ pub fn run(args: FleetArgs) -> anyhow::Result<Outcome> {
         }
     };
     let fleet = fleet::judge(&prom, &req, &mut progress)?;
+    if let Some(path) = &args.html {
+        use crate::render::{write_output, Exporter, Html};
+        write_output(path, "--html", &Html.export(&fleet)?)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&fleet)?);
     } else {

@@ -181,7 +181,7 @@ fn judge_chain(c: &chains::Chain, req: &Request, limits: &[(Labels, f64)]) -> En
         && v.events
             .iter()
             .any(|e| e.kind == VerdictEventKind::Sawtooth);
-    Entry::new(c, v, sawtooth)
+    Entry::new(c, req.start as f64, v, sawtooth)
 }
 
 fn rfc3339(unix: i64) -> String {

@@ -19,6 +19,10 @@ pub const SCHEMA: &str = "leakwatch.fleet/1";
 /// Each series keeps this many values (bucket means) for its sparkline
 /// and plot, whatever its length.
 pub const SPARK_POINTS: usize = 120;
+/// ...and this many of its points for its plot.
+pub const PLOT_POINTS: usize = 400;
+/// ...and the times of this many restarts.
+pub const PLOT_RESTARTS: usize = 100;
 
 /// The whole answer.
 #[derive(Debug, Clone, Serialize)]
@@ -98,11 +102,32 @@ pub struct Entry {
     /// The series in [`SPARK_POINTS`] bucket means.
     #[serde(skip)]
     pub spark: Vec<f64>,
+    /// At most [`PLOT_POINTS`] of its points, `(Unix seconds, bytes)`,
+    /// for `--html`.
+    #[serde(skip)]
+    pub plot: Vec<(f64, f64)>,
+    /// When its lifetimes after the first began, Unix seconds (at most
+    /// [`PLOT_RESTARTS`]).
+    #[serde(skip)]
+    pub restart_times: Vec<f64>,
 }
 
 impl Entry {
     /// The entry of `chain` judged `v`.
-    pub fn new(chain: &Chain, v: Verdict, sawtooth: bool) -> Entry {
+    pub fn new(chain: &Chain, origin: f64, v: Verdict, sawtooth: bool) -> Entry {
+        let n = chain.t.len();
+        let k = n.min(PLOT_POINTS);
+        let plot = (0..k)
+            .map(|i| if k < 2 { 0 } else { i * (n - 1) / (k - 1) })
+            .map(|i| (origin + chain.t[i], chain.y[i]))
+            .collect();
+        let restart_times = chain
+            .lifetimes
+            .iter()
+            .skip(1)
+            .take(PLOT_RESTARTS)
+            .map(|l| origin + l.start)
+            .collect();
         let rss = v.rss.as_ref();
         let borderline = v.verdict == Decision::NoLeak
             && rss.is_some_and(|r| r.slope_bytes_per_hour > 0.0 && r.p_value < 0.05);
@@ -123,6 +148,8 @@ impl Entry {
             drill: None,
             borderline,
             spark: buckets(&chain.y, SPARK_POINTS),
+            plot,
+            restart_times,
         }
     }
 

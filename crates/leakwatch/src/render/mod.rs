@@ -8,6 +8,7 @@
 
 mod chart;
 pub mod flame;
+pub mod fleet_page;
 pub mod font;
 #[cfg(test)]
 mod golden_tests;

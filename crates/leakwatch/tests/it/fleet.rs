@@ -673,3 +673,57 @@ fn base64(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn html_draws_the_leaking_and_borderline_series() {
+    let s = shared();
+    let dir = crate::support::scratch();
+    let page = dir.path().join("fleet.html");
+    let (code, out, _) = fleet(
+        &s,
+        &[
+            "--group-by",
+            "deployment",
+            "--json",
+            "--html",
+            page.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let leaks = doc["counts"]["leak"].as_u64().unwrap() as usize;
+    let svgs = html.matches("<svg").count();
+    // Leaks plus borderline (warm-up, the fixed leak and the step rose
+    // significantly before they flattened), each once; no healthy flat one.
+    assert!(
+        svgs >= leaks && svgs < doc["series"].as_array().unwrap().len(),
+        "{svgs} plots"
+    );
+    for e in doc["series"].as_array().unwrap() {
+        if e["verdict"] == "leak" {
+            let name = e["labels"]["instance"]
+                .as_str()
+                .or(e["labels"]["deployment"].as_str());
+            assert!(
+                html.contains(&format!("=&quot;{}&quot;", name.unwrap())),
+                "{name:?} drawn"
+            );
+        }
+    }
+    assert!(html.contains("Content-Security-Policy"));
+}
+
+/// A step fine enough to need more than Prometheus' 11,000 points per
+/// series: the range is split and joined again, every point kept.
+#[test]
+fn a_fine_step_is_split_into_requests_prometheus_accepts() {
+    let s = shared();
+    let (_, out, err) = fleet(&s, &["--step", "30s", "--json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(doc["window"]["step_seconds"], 30);
+    let series = by_instance(&doc);
+    // 6 days at 30 s, both ends included.
+    assert_eq!(series["flat-noisy"]["points"], DAYS * DAY / 30 + 1);
+    assert_eq!(series["leak-fast"]["verdict"], "leak");
+}
