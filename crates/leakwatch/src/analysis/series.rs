@@ -41,7 +41,8 @@ impl Series {
         self.t.is_empty()
     }
 
-    fn push(&mut self, t: f64, y: f64, lifetime: usize) {
+    /// Appends a point.
+    pub fn push(&mut self, t: f64, y: f64, lifetime: usize) {
         self.t.push(t);
         self.y.push(y);
         self.lifetime.push(lifetime);
@@ -363,7 +364,7 @@ fn profile_series<'a>(
     let mut side = ProfileSide {
         totals: Series::default(),
         objects: Series::default(),
-        sites: site_series(&reduced),
+        sites: site_series(&reduced.iter().map(|(_, r)| r).collect::<Vec<_>>()),
         site_points: Series::default(),
         decoded: reduced.iter().map(|(e, _)| *e).collect(),
     };
@@ -529,11 +530,12 @@ fn reduce_all<'a>(
     out
 }
 
-/// Turns per-profile site totals into one aligned series per site.
-fn site_series(reduced: &[(&ProfileEntry, Reduced)]) -> Vec<SiteSeries> {
+/// Turns per-profile site totals into one aligned series per site; the
+/// last profile's chains become the sites' chains.
+pub fn site_series(reduced: &[&Reduced]) -> Vec<SiteSeries> {
     let n = reduced.len();
     let mut by_site: HashMap<&str, SiteSeries> = HashMap::new();
-    for (i, (_, r)) in reduced.iter().enumerate() {
+    for (i, r) in reduced.iter().enumerate() {
         for (name, totals) in &r.sites {
             let s = by_site.entry(name).or_insert_with(|| SiteSeries {
                 function: name.clone(),
@@ -545,7 +547,7 @@ fn site_series(reduced: &[(&ProfileEntry, Reduced)]) -> Vec<SiteSeries> {
             s.objects[i] = totals.objects as f64;
         }
     }
-    if let Some((_, last)) = reduced.last() {
+    if let Some(last) = reduced.last() {
         for (name, chain) in &last.chains {
             if let Some(s) = by_site.get_mut(name.as_str()) {
                 s.chain = chain.clone();

@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use crate::cli::Outcome;
+use crate::fleet::drill::{drill, Drill};
 use crate::fleet::prometheus::{parse_header, ConnectOptions, Prometheus};
 use crate::fleet::{self, plan, report::Fleet, Request};
+use crate::probe::http::FetchOptions;
 use crate::units;
 
 /// Judge every instance's memory history in Prometheus (or Thanos, Mimir)
@@ -92,6 +94,26 @@ pub struct FleetArgs {
     /// each leaking or borderline series.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+
+    /// Drill into the most urgent leaking instances: their pprof base URL,
+    /// with `{label}` filled from the series' labels (e.g.
+    /// 'http://{instance}/debug/pprof'); each gets six heap profiles
+    /// (gc=1) and the sites that grow between them.
+    #[arg(long, value_name = "URL")]
+    pub pprof_template: Option<String>,
+
+    /// How many leaking instances to drill into.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        requires = "pprof_template"
+    )]
+    pub drill: usize,
+
+    /// Time between two profiles of a drill-down.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = units::parse_duration, requires = "pprof_template")]
+    pub drill_interval: Duration,
 }
 
 /// Runs `fleet`.
@@ -141,7 +163,16 @@ pub fn run(args: FleetArgs) -> anyhow::Result<Outcome> {
             let _ = std::io::stderr().flush();
         }
     };
-    let fleet = fleet::judge(&prom, &req, &mut progress)?;
+    let mut fleet = fleet::judge(&prom, &req, &mut progress)?;
+    if let Some(template) = &args.pprof_template {
+        let d = Drill {
+            template: template.clone(),
+            top: args.drill,
+            interval: args.drill_interval,
+            fetch: FetchOptions::with_deadline(args.timeout, FetchOptions::default().max_body),
+        };
+        drill(&d, &mut fleet.series);
+    }
     if let Some(path) = &args.html {
         use crate::render::{write_output, Exporter, Html};
         write_output(path, "--html", &Html.export(&fleet)?)?;

@@ -116,6 +116,8 @@ Examples:
       --header-file ~/.mimir-headers --ca-cert corp-ca.pem \\
       --query container_memory_working_set_bytes --group-by namespace,container \\
       --limit-query container_spec_memory_limit_bytes --json
+  leakwatch fleet --prometheus http://prometheus:9090 --html fleet.html \\
+      --pprof-template 'http://{instance}/debug/pprof' --drill 3
 
 Restarts come from process_start_time_seconds with the memory series' labels
 when Prometheus has it, else from sudden drops. --header-file (or the

@@ -9,6 +9,7 @@
 //! keeps its figures and a sparkline of [`report::SPARK_POINTS`] values.
 
 pub mod chains;
+pub mod drill;
 pub mod plan;
 pub mod prometheus;
 pub mod report;

@@ -229,13 +229,7 @@ fn shared() -> Arc<Shared> {
     if let Some(s) = slot.upgrade() {
         return s;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    // Whole minutes, well in the past: promtool refuses nothing but
-    // Prometheus' head block would overlap samples too close to now.
-    let end = (now - 3 * 3600) / 60 * 60;
+    let end = minutes_ago(180);
     let s = Arc::new(Shared {
         prom: Prometheus::start(&history(end), None),
         end,
@@ -593,11 +587,7 @@ fn https_with_a_private_ca_and_basic_auth() {
         .expect("run openssl (Debian: apt-get install openssl)");
     assert!(out.status.success(), "{}", describe(&cmd, &out));
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let end = (now - 3600) / 60 * 60;
+    let end = minutes_ago(60);
     let mut om = OpenMetrics::default();
     om.gauge("process_resident_memory_bytes");
     for m in 0..600 {
@@ -726,4 +716,66 @@ fn a_fine_step_is_split_into_requests_prometheus_accepts() {
     // 6 days at 30 s, both ends included.
     assert_eq!(series["flat-noisy"]["points"], DAYS * DAY / 30 + 1);
     assert_eq!(series["leak-fast"]["verdict"], "leak");
+}
+
+/// From "this instance leaks" to "at main.newEntry": the instance label of
+/// a leaking series points at a running scenario service, and the
+/// drill-down's profiles name its growing site.
+#[test]
+fn the_drill_down_names_the_leaking_function() {
+    let service = crate::support::scenario::Service::start("mapcache", &["-rate", "2000"]);
+    let addr = service.url.strip_prefix("http://").unwrap().to_owned();
+    let end = minutes_ago(60);
+    let mut om = OpenMetrics::default();
+    om.gauge("process_resident_memory_bytes");
+    let mut noise = Noise(7);
+    for (instance, rate) in [
+        (addr.as_str(), 200.0 * MIB / DAY as f64),
+        ("127.0.0.1:1", 0.0),
+    ] {
+        for m in 0..1440 {
+            let y = 100.0 * MIB + rate * (60 * m) as f64 + 2.0 * MIB * noise.next();
+            om.sample(
+                &format!("instance=\"{instance}\""),
+                y.round(),
+                end - DAY + 60 * m,
+            );
+        }
+    }
+    let prom = Prometheus::start(&om.finish(), None);
+    let mut cmd = leakwatch();
+    cmd.args(["fleet", "--prometheus", &prom.url, "--json"])
+        .args([
+            "--start",
+            &(end - DAY).to_string(),
+            "--end",
+            &end.to_string(),
+        ])
+        .args(["--pprof-template", "http://{instance}/debug/pprof"])
+        .args(["--drill", "3", "--drill-interval", "500ms"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&cmd, &out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let series = by_instance(&doc);
+    let leaking = &series[&addr];
+    assert_eq!(leaking["verdict"], "leak");
+    let sites = leaking["drill"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{leaking}"));
+    assert_eq!(sites[0]["function"], "main.newEntry", "{sites:?}");
+    assert!(sites[0]["share"].as_f64().unwrap() > 0.5, "{sites:?}");
+    assert!(
+        series["127.0.0.1:1"]["drill"].is_null(),
+        "only leaks are drilled"
+    );
+}
+
+/// A whole minute, `minutes` ago, as Unix seconds: backfilled history must
+/// lie in the past, clear of the block Prometheus writes itself.
+fn minutes_ago(minutes: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    (now - 60 * minutes) / 60 * 60
 }

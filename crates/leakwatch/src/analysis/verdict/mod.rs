@@ -25,6 +25,16 @@ mod tests;
 
 pub use rules::{decide, Options};
 
+/// The growing heap sites of `sites` (aligned with the profile totals
+/// `points`), steepest first, exactly as the verdict names them: for a
+/// drill-down's few profiles of one process.
+pub fn growing_heap_sites(
+    points: &crate::analysis::series::Series,
+    sites: &[crate::analysis::series::SiteSeries],
+) -> Vec<Site> {
+    growing_sites::heap(points, sites)
+}
+
 /// The `schema` value of the JSON.
 pub const SCHEMA: &str = "leakwatch.verdict/1";
 
