@@ -779,3 +779,52 @@ fn minutes_ago(minutes: i64) -> i64 {
         .as_secs() as i64;
     (now - 60 * minutes) / 60 * 60
 }
+
+/// More series than one batch holds: they are fetched in batches by a
+/// regex matcher on their most distinctive label (whose values here are
+/// full of regex metacharacters), and every series is judged exactly once.
+#[test]
+fn many_series_are_fetched_in_batches_and_each_judged_once() {
+    let end = minutes_ago(60);
+    let mut om = OpenMetrics::default();
+    om.gauge("process_resident_memory_bytes");
+    let mut noise = Noise(11);
+    let n = 1100;
+    for i in 0..n {
+        let leaks = i % 100 == 0;
+        // Every 3 minutes: the verdict's cost grows with the points, and
+        // this test is about the batches.
+        for m in 0..40 {
+            let y = 50.0 * MIB
+                + if leaks { 0.6 * MIB * m as f64 } else { 0.0 }
+                + 0.5 * MIB * noise.next();
+            om.sample(
+                &format!(
+                    "instance=\"10.0.{}.{}:9100\",job=\"node (a|b)\"",
+                    i / 250,
+                    i % 250
+                ),
+                y.round(),
+                end - 7200 + 180 * m,
+            );
+        }
+    }
+    let prom = Prometheus::start(&om.finish(), None);
+    let mut cmd = leakwatch();
+    cmd.args(["fleet", "--prometheus", &prom.url, "--json"])
+        .args([
+            "--start",
+            &(end - 7200).to_string(),
+            "--end",
+            &end.to_string(),
+        ]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&cmd, &out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let series = by_instance(&doc);
+    assert_eq!(series.len(), n, "each series once");
+    assert_eq!(doc["series"].as_array().unwrap().len(), n);
+    assert_eq!(doc["counts"]["leak"], n / 100, "{}", doc["counts"]);
+    assert_eq!(series["10.0.0.0:9100"]["verdict"], "leak");
+    assert_eq!(series["10.0.0.1:9100"]["verdict"], "no_leak");
+}
