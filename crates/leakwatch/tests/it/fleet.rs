@@ -828,3 +828,120 @@ fn many_series_are_fetched_in_batches_and_each_judged_once() {
     assert_eq!(series["10.0.0.0:9100"]["verdict"], "leak");
     assert_eq!(series["10.0.0.1:9100"]["verdict"], "no_leak");
 }
+
+/// `bench/fleet`: the time from command to ranked table for a fleet of
+/// LEAKWATCH_BENCH_INSTANCES (default 1,000) instances over
+/// LEAKWATCH_BENCH_DAYS (default 7) days at one-minute samples, against the
+/// floor of fetching the same range with `curl` from the same Prometheus,
+/// and leakwatch's peak RSS. Prints a Markdown table.
+#[test]
+#[ignore = "a benchmark: bench/fleet"]
+fn benchmark_fleet() {
+    use std::io::Write;
+    use std::time::Instant;
+    let var = |name: &str, default: i64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (instances, days) = (
+        var("LEAKWATCH_BENCH_INSTANCES", 1000),
+        var("LEAKWATCH_BENCH_DAYS", 7),
+    );
+    let end = minutes_ago(180);
+    let start = end - days * DAY;
+    let built = Instant::now();
+    let prom = Prometheus::start_with(None, |path| {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        writeln!(w, "# TYPE process_resident_memory_bytes gauge").unwrap();
+        let mut noise = Noise(3);
+        for i in 0..instances {
+            let rate = if i % 50 == 0 {
+                50.0 * MIB / DAY as f64
+            } else {
+                0.0
+            };
+            for t in (start..=end).step_by(60) {
+                let y = 200.0 * MIB + rate * (t - start) as f64 + 4.0 * MIB * noise.next();
+                writeln!(
+                    w,
+                    "process_resident_memory_bytes{{instance=\"i-{i}\",job=\"bench\"}} {} {t}",
+                    y.round()
+                )
+                .unwrap();
+            }
+        }
+        writeln!(w, "# EOF").unwrap();
+    });
+    let setup = built.elapsed();
+
+    // The floor: the same range at the same step, every series in one
+    // answer, fetched and discarded by curl.
+    let step = 60 * ((days * DAY / 2000 + 59) / 60);
+    let timed = |cmd: &mut std::process::Command| {
+        let t = Instant::now();
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", describe(cmd, &out));
+        (t.elapsed().as_secs_f64(), out)
+    };
+    let (curl_s, _) = timed(
+        std::process::Command::new("curl")
+            .args([
+                "-sf",
+                "-o",
+                "/dev/null",
+                "--data-urlencode",
+                "query=process_resident_memory_bytes",
+            ])
+            .args(["--data-urlencode", &format!("start={start}")])
+            .args(["--data-urlencode", &format!("end={end}")])
+            .args(["--data-urlencode", &format!("step={step}")])
+            .arg(format!("{}/api/v1/query_range", prom.url)),
+    );
+    let mut cmd = leakwatch();
+    cmd.args(["fleet", "--prometheus", &prom.url, "--top", "10"])
+        .args(["--start", &start.to_string(), "--end", &end.to_string()]);
+    // wait4 rather than Child::wait: it gives this child's own peak RSS.
+    let (fleet_s, stdout, peak_kib) = {
+        use std::io::Read;
+        let t = Instant::now();
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut stdout = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        let mut status = 0;
+        // SAFETY: wait4 on our own child's pid, with valid out-pointers;
+        // the Child is forgotten so it is not waited for twice.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = child.id() as libc::pid_t;
+        std::mem::forget(child);
+        assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
+            "{stdout}"
+        );
+        (t.elapsed().as_secs_f64(), stdout, usage.ru_maxrss)
+    };
+    let peak = peak_kib;
+    eprintln!("{}", stdout.lines().next().unwrap_or(""));
+    println!(
+        "\n{instances} instances × {days} days at 1-minute samples ({} samples; backfill and start {:.0} s), step {step} s\n",
+        instances * (days * DAY / 60 + 1),
+        setup.as_secs_f64()
+    );
+    println!("| | seconds | ratio |\n|---|---:|---:|");
+    println!("| curl, the same range (floor) | {curl_s:.2} | 1.00 |");
+    println!(
+        "| leakwatch fleet, to the ranked table | {fleet_s:.2} | {:.2} |",
+        fleet_s / curl_s
+    );
+    println!(
+        "\nleakwatch fleet peak RSS: {:.0} MiB",
+        peak as f64 / 1024.0
+    );
+}

@@ -37,10 +37,18 @@ impl Prometheus {
     /// Backfills `openmetrics` (which must end with `# EOF`; every sample
     /// in the past) and starts Prometheus on it, waiting until it is ready.
     pub fn start(openmetrics: &str, web: Option<&WebConfig>) -> Prometheus {
+        Prometheus::start_with(web, |input| {
+            std::fs::write(input, openmetrics).expect("write the OpenMetrics file")
+        })
+    }
+
+    /// [`Prometheus::start`] with the OpenMetrics file written by `write`
+    /// (a history too large to hold in memory as one string).
+    pub fn start_with(web: Option<&WebConfig>, write: impl FnOnce(&Path)) -> Prometheus {
         let dir = scratch();
         let data = dir.path().join("data");
         let input = dir.path().join("fleet.om");
-        std::fs::write(&input, openmetrics).expect("write the OpenMetrics file");
+        write(&input);
         let mut cmd = Command::new("promtool");
         cmd.args(["tsdb", "create-blocks-from", "openmetrics"])
             .arg(&input)
