@@ -5,6 +5,7 @@
 
 mod analysis;
 mod cli;
+mod fleet;
 mod output;
 mod probe;
 mod recording;

@@ -44,7 +44,8 @@ impl Series {
         self.t.is_empty()
     }
 
-    fn push(&mut self, t: f64, y: f64, lifetime: usize) {
+    /// Appends a point.
+    pub fn push(&mut self, t: f64, y: f64, lifetime: usize) {
         self.t.push(t);
         self.y.push(y);
         self.lifetime.push(lifetime);
@@ -256,6 +257,59 @@ pub fn observe(rec: &Recording) -> Observations {
     }
 }
 
+impl Observations {
+    /// Observations of a plain memory series, such as one read from
+    /// Prometheus: `t` in seconds since `start`, `y` in bytes, split into
+    /// `lifetimes` (oldest first, each point in the last one that started
+    /// at or before it). The series is taken as RSS, so the verdict is the
+    /// one `analyze` gives a recording without profiles; a lifetime marked
+    /// `died` feeds the sawtooth detection and the segment-aware trend.
+    /// The window is closed: the history is complete up to `end`.
+    pub fn from_memory(
+        start: Timestamp,
+        end: Timestamp,
+        t: &[f64],
+        y: &[f64],
+        lifetimes: Vec<Lifetime>,
+    ) -> Observations {
+        let starts: Vec<f64> = lifetimes.iter().map(|l| l.start).collect();
+        let mut rss = Series::default();
+        for (&t, &y) in t.iter().zip(y) {
+            rss.push(t, y, starts.partition_point(|&s| s <= t).saturating_sub(1));
+        }
+        Observations {
+            window: Window {
+                start,
+                end,
+                duration_seconds: end.seconds_since(start).max(0.0),
+                rss_samples: rss.len(),
+                heap_profiles: 0,
+                goroutine_profiles: 0,
+            },
+            complete: true,
+            rss,
+            rss_anon: Series::default(),
+            cgroup: Series::default(),
+            heap: Series::default(),
+            heap_objects: Series::default(),
+            heap_sites: Vec::new(),
+            heap_site_points: Series::default(),
+            go_mapped: Series::default(),
+            heap_alloc: Series::default(),
+            gc_forced: false,
+            goroutines: Series::default(),
+            goroutine_sites: Vec::new(),
+            goroutine_site_points: Series::default(),
+            goroutine_leak: None,
+            lifetimes,
+            events: Vec::new(),
+            cgroup_limit: None,
+            first_last_heap: None,
+            unreadable: Vec::new(),
+        }
+    }
+}
+
 /// Profiles read side by side and folded into the site table together:
 /// enough to keep both cores busy, few enough that their per-site totals
 /// (a few kilobytes each) stay small whatever the recording's length.
@@ -456,6 +510,17 @@ fn lifetimes(rec: &Recording, start: Timestamp) -> Vec<Lifetime> {
         }
     }
     out
+}
+
+/// Per-profile site totals as one aligned series per site, tracked as
+/// `analyze` tracks them; the last profile's chains become the sites'
+/// chains.
+pub fn site_series(reduced: &[&Reduced]) -> Vec<SiteSeries> {
+    let mut table = SiteTable::new(reduced.len());
+    for r in reduced {
+        table.push(&r.sites);
+    }
+    table.into_series(reduced.last().map(|r| r.chains.clone()).unwrap_or_default())
 }
 
 #[cfg(test)]

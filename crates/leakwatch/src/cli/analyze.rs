@@ -43,7 +43,10 @@ pub struct AnalyzeArgs {
 
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
-    let opts = Options { limit: args.limit };
+    let opts = Options {
+        limit: args.limit,
+        ..Options::default()
+    };
     let judgement = analysis::judge_until(&args.dir, &opts, args.until)?;
     verdict_output::show(&judgement, args.json, &args.pictures)?;
     Ok(Outcome::of(judgement.verdict.verdict))

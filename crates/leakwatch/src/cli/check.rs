@@ -39,7 +39,10 @@ pub struct CheckArgs {
 
 /// Runs `check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
-    let opts = Options { limit: args.limit };
+    let opts = Options {
+        limit: args.limit,
+        ..Options::default()
+    };
     let mut plan = args.watch.plan()?;
     let live = args.watch.live_view(&mut plan, opts)?;
     let summary = session::record(&plan)?;

@@ -112,7 +112,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         html: Some(html.clone()),
         ..PictureArgs::default()
     };
-    let judgement = analysis::judge(&summary.dir, &Options { limit: None })?;
+    let judgement = analysis::judge(&summary.dir, &Options::default())?;
     verdict_output::show(&judgement, args.json, &pictures)?;
     let outcome = Outcome::of(judgement.verdict.verdict);
     eprintln!(

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod check;
 pub mod demo;
 pub mod diff;
+pub mod fleet;
 pub mod top;
 pub mod watch;
 
@@ -59,6 +60,7 @@ Typical use:
   leakwatch check --duration 5m --pprof http://127.0.0.1:6060 -- ./service
                                                      a CI gate on the exit code
   leakwatch demo                                     the whole story in a minute
+  leakwatch fleet --prometheus http://prometheus:9090  which instances leak, from history
 
 Durations are written 500ms, 10s, 5m, 1h; sizes 512MiB, 2GiB.
 Exit codes: 0 success / no leak, 1 leak, 2 error, 3 inconclusive."
@@ -107,6 +109,24 @@ Examples:
   leakwatch demo --fixed
   leakwatch demo --duration 2m --json")]
     Demo(demo::DemoArgs),
+    #[command(after_help = "\
+Examples:
+  leakwatch fleet --prometheus http://prometheus:9090
+  leakwatch fleet --prometheus http://prometheus:9090 --since 14d --top 20 \\
+      --query 'process_resident_memory_bytes{job=\"api\"}' --limit 2GiB
+  leakwatch fleet --prometheus https://mimir.example/prometheus \\
+      --header-file ~/.mimir-headers --ca-cert corp-ca.pem \\
+      --query container_memory_working_set_bytes --group-by namespace,container \\
+      --limit-query container_spec_memory_limit_bytes --json
+  leakwatch fleet --prometheus http://prometheus:9090 --html fleet.html \\
+      --pprof-template 'http://{instance}/debug/pprof' --drill 3
+
+Restarts come from process_start_time_seconds with the memory series' labels
+when Prometheus has it, else from sudden drops. --header-file (or the
+LEAKWATCH_HEADER_FILE environment variable) names a file of `Name: value`
+lines, so a token need not appear on the command line.
+Exit codes: 0 no leak, 1 some instance leaks, 2 error, 3 all inconclusive.")]
+    Fleet(fleet::FleetArgs),
 }
 
 /// Runs the parsed command.
@@ -118,5 +138,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Analyze(a) => analyze::run(a),
         Command::Check(a) => check::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Fleet(a) => fleet::run(a),
     }
 }

@@ -283,7 +283,8 @@ fn one_line(s: &str, max_chars: usize) -> String {
     flat.trim().to_owned()
 }
 
-fn classify(url: &str, opts: &FetchOptions, err: ureq::Error) -> FetchError {
+/// A ureq failure as the [`FetchError`] that names `url`.
+pub(crate) fn classify(url: &str, opts: &FetchOptions, err: ureq::Error) -> FetchError {
     use ureq::Timeout as T;
     let url = url.to_owned();
     match err {

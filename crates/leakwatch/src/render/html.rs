@@ -95,7 +95,7 @@ pub struct EventRow {
 
 /// Scripts and fetches of any kind are refused; only inline styles and
 /// `data:` images may load.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
 /// The report's stylesheet; the live view serves it too, for one look.
 pub const STYLE: &str = r#"
@@ -135,18 +135,26 @@ impl Exporter<Report> for Html {
     }
 }
 
+/// The `<head>` of a self-contained page: the policy, the title, and the
+/// report's stylesheet followed by `extra_style`.
+pub fn head(title: &str, extra_style: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta http-equiv="Content-Security-Policy" content=(CSP);
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            style { (PreEscaped(STYLE)) (PreEscaped(extra_style)) }
+        }
+    }
+}
+
 fn page(r: &Report) -> Markup {
     let verdict_word = r.verdict.replace('_', " ");
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(CSP);
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "leakwatch: " (verdict_word) " — " (r.target) }
-                style { (PreEscaped(STYLE)) }
-            }
+            (head(&format!("leakwatch: {verdict_word} — {}", r.target), ""))
             body {
                 header {
                     h1 { "leakwatch report" }

@@ -8,6 +8,7 @@
 
 mod chart;
 pub mod flame;
+pub mod fleet_page;
 pub mod font;
 #[cfg(test)]
 mod golden_tests;
@@ -18,7 +19,7 @@ pub mod memory_plot;
 pub mod report;
 pub mod sparkline;
 pub mod table;
-mod time_axis;
+pub mod time_axis;
 pub mod verdict_output;
 pub mod verdict_text;
 

@@ -201,10 +201,10 @@ fn p_value(p: f64) -> String {
 }
 
 fn limit_line(l: &Limit) -> String {
-    let source = if l.source == LimitSource::Cgroup {
-        "cgroup memory.max"
-    } else {
-        "--limit"
+    let source = match l.source {
+        LimitSource::Cgroup => "cgroup memory.max",
+        LimitSource::Flag => "--limit",
+        LimitSource::PrometheusQuery => "--limit-query",
     };
     let human = |s: f64| format_duration(Duration::from_secs_f64(s.max(0.0)));
     let when = match (

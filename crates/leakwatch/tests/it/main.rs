@@ -1,6 +1,7 @@
 //! The integration tests of `leakwatch`, one binary: each module is one topic.
 
 mod demo;
+mod fleet;
 mod go_pie;
 mod goroutine_leak;
 mod live_view;

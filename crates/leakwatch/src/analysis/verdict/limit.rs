@@ -18,7 +18,7 @@ pub(super) fn estimate(
     heap_a: &Result<Assessment, TooFew>,
 ) -> Option<Limit> {
     let (bytes, source) = match (opts.limit, obs.cgroup_limit) {
-        (Some(b), _) => (b, LimitSource::Flag),
+        (Some(b), _) => (b, opts.limit_source),
         (None, Some(b)) => (b, LimitSource::Cgroup),
         (None, None) => return None,
     };

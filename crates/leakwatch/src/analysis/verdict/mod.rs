@@ -25,6 +25,16 @@ mod tests;
 
 pub use rules::{decide, Options};
 
+/// The growing heap sites of `sites` (aligned with the profile totals
+/// `points`), steepest first, exactly as the verdict names them: for a
+/// drill-down's few profiles of one process.
+pub fn growing_heap_sites(
+    points: &crate::analysis::series::Series,
+    sites: &[crate::analysis::series::SiteSeries],
+) -> Vec<Site> {
+    growing_sites::heap(points, sites)
+}
+
 /// The `schema` value of the JSON.
 pub const SCHEMA: &str = "leakwatch.verdict/1";
 
@@ -161,13 +171,17 @@ pub struct Limit {
 }
 
 /// Where the memory limit comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitSource {
     /// `--limit`, which overrides the cgroup's.
+    #[default]
     Flag,
     /// The cgroup's `memory.max`.
     Cgroup,
+    /// `fleet --limit-query`: a Prometheus series joined to the memory
+    /// series (e.g. `container_spec_memory_limit_bytes`).
+    PrometheusQuery,
 }
 
 impl LimitSource {
@@ -176,6 +190,7 @@ impl LimitSource {
         match self {
             LimitSource::Flag => "flag",
             LimitSource::Cgroup => "cgroup",
+            LimitSource::PrometheusQuery => "prometheus_query",
         }
     }
 }

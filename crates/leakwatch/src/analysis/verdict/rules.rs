@@ -5,7 +5,9 @@
 
 use super::summary::{self, Facts};
 use super::{events, growing_sites, limit, sawtooth};
-use super::{Decision, GoroutineTrend, HeapTrend, LeakKind, MemoryTrend, Verdict, SCHEMA};
+use super::{
+    Decision, GoroutineTrend, HeapTrend, LeakKind, LimitSource, MemoryTrend, Verdict, SCHEMA,
+};
 use crate::analysis::growth::{assess, detectable_slope, Assessment, Thresholds, TooFew};
 use crate::analysis::leak_proof::LeakProof;
 use crate::analysis::series::{Observations, Series};
@@ -33,6 +35,8 @@ const GOROUTINE_BYTES: f64 = 8192.0;
 pub struct Options {
     /// `--limit`, overriding the cgroup's.
     pub limit: Option<u64>,
+    /// Where `limit` comes from (`--limit` unless said otherwise).
+    pub limit_source: LimitSource,
 }
 
 /// Decides from `obs`.

@@ -252,6 +252,9 @@ fn limit_sentence(l: &Limit) -> String {
     let what = match l.source {
         LimitSource::Cgroup => format!("the {} cgroup limit", format_bytes(l.bytes as i64)),
         LimitSource::Flag => format!("the {} limit", format_bytes(l.bytes as i64)),
+        LimitSource::PrometheusQuery => {
+            format!("the {} limit from Prometheus", format_bytes(l.bytes as i64))
+        }
     };
     match (l.time_to_limit_seconds, l.time_to_limit_low_seconds, l.time_to_limit_high_seconds) {
         (Some(0.0), _, _) => format!("The process is already at {what}."),

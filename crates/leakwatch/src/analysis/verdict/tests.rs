@@ -166,6 +166,7 @@ fn rss_growth_the_heap_does_not_explain_is_native() {
         &o,
         &Options {
             limit: Some(1 << 30),
+            ..Options::default()
         },
     );
     assert_eq!(v.verdict, Decision::Leak, "{}", v.summary);
@@ -468,7 +469,11 @@ fn json_has_the_documented_shape() {
 /// strings they replaced had, and their text must match their JSON.
 #[test]
 fn limit_sources_keep_their_json_names() {
-    for (source, name) in [(LimitSource::Flag, "flag"), (LimitSource::Cgroup, "cgroup")] {
+    for (source, name) in [
+        (LimitSource::Flag, "flag"),
+        (LimitSource::Cgroup, "cgroup"),
+        (LimitSource::PrometheusQuery, "prometheus_query"),
+    ] {
         assert_eq!(serde_json::to_value(source).unwrap(), name);
         assert_eq!(source.as_str(), name);
         assert_eq!(source.to_string(), name);

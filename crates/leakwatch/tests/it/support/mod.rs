@@ -16,12 +16,14 @@
 //!   in a scratch directory, and parses its `-top` table.
 //! - [`http`]: a loopback HTTP server with configurable routes, stopped when
 //!   dropped, and a plain GET.
+//! - [`prometheus`]: a real Prometheus serving a backfilled history.
 
 // Each test target uses a different subset of these helpers.
 #![allow(dead_code)]
 
 pub mod http;
 pub mod pprof;
+pub mod prometheus;
 pub mod scenario;
 pub mod webdriver;
 
