@@ -135,6 +135,10 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     let sawtooth = leaking_series(obs, &kind).and_then(|s| sawtooth::detect(obs, s));
     let events = events::of_window(obs, sawtooth.as_ref());
 
+    // The power search assesses a series a score of times: once per series,
+    // for the JSON and the summary alike.
+    let rss_detectable = detectable(&obs.rss, &Thresholds::BYTES);
+    let heap_detectable = detectable(obs.heap_signal(), &Thresholds::BYTES);
     let facts = Facts {
         obs,
         rss_a: &rss_a,
@@ -146,6 +150,8 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
         limit: limit.as_ref(),
         sawtooth: sawtooth.as_ref(),
         heap_follows_goroutines,
+        rss_detectable,
+        heap_detectable,
     };
     let summary = summary::paragraph(verdict, &kind, &facts);
 
@@ -156,8 +162,8 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
         kind,
         summary,
         window: obs.window.clone(),
-        rss: memory_trend(&obs.rss, &rss_a),
-        heap: memory_trend(obs.heap_signal(), &heap_a).map(|trend| HeapTrend {
+        rss: memory_trend(&obs.rss, &rss_a, rss_detectable),
+        heap: memory_trend(obs.heap_signal(), &heap_a, heap_detectable).map(|trend| HeapTrend {
             sample_type: "inuse_space",
             trend,
         }),
@@ -206,7 +212,12 @@ pub(super) fn detectable(s: &Series, th: &Thresholds) -> Option<f64> {
     detectable_slope(&s.t, &s.y, &s.segments(), th)
 }
 
-fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTrend> {
+/// The JSON's trend of `s`; `detectable` is its [`detectable`] slope.
+fn memory_trend(
+    s: &Series,
+    a: &Result<Assessment, TooFew>,
+    detectable: Option<f64>,
+) -> Option<MemoryTrend> {
     let trend = reported_trend(s, a)?;
     Some(MemoryTrend {
         first_bytes: s.first()? as u64,
@@ -216,7 +227,7 @@ fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTren
         slope_high: trend.slope_high * 3600.0,
         p_value: trend.p_value,
         growing: a.as_ref().is_ok_and(Assessment::growing),
-        detectable_bytes_per_hour: detectable(s, &Thresholds::BYTES).map(|d| d * 3600.0),
+        detectable_bytes_per_hour: detectable.map(|d| d * 3600.0),
     })
 }
 

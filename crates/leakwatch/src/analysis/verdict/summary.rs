@@ -32,6 +32,10 @@ pub(super) struct Facts<'a> {
     pub(super) sawtooth: Option<&'a Sawtooth>,
     /// Whether the heap's growth was put down to the goroutine leak.
     pub(super) heap_follows_goroutines: bool,
+    /// RSS's detectable slope, bytes per second (see `rules::detectable`).
+    pub(super) rss_detectable: Option<f64>,
+    /// The heap signal's detectable slope, bytes per second.
+    pub(super) heap_detectable: Option<f64>,
 }
 
 /// The sawtooth in one sentence, for the summary and its event.
@@ -275,12 +279,13 @@ fn limit_sentence(l: &Limit) -> String {
 
 fn no_leak_sentence(f: &Facts) -> String {
     let mut s = String::from("No leak: ");
-    let (name, a, series) = match f.heap_a {
-        Ok(a) => ("heap", a, f.obs.heap_signal()),
+    let (name, a, series, detectable) = match f.heap_a {
+        Ok(a) => ("heap", a, f.obs.heap_signal(), f.heap_detectable),
         Err(_) => (
             "RSS",
             f.rss_a.as_ref().expect("no_leak has a primary series"),
             &f.obs.rss,
+            f.rss_detectable,
         ),
     };
     let level = format_bytes_f64(a.level);
@@ -335,7 +340,7 @@ fn no_leak_sentence(f: &Facts) -> String {
     s.push('.');
     // What the "no" is worth: the slowest leak this window would have
     // caught, from the same series the sentence is about.
-    if let Some(d) = super::rules::detectable(series, &Thresholds::BYTES) {
+    if let Some(d) = detectable {
         s.push_str(&format!(
             " No leak faster than {} could hide in this window.",
             rate(d)
