@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::analysis::growth::Thresholds;
 use crate::analysis::series::{Lifetime, Observations, Series, SiteSeries};
 use crate::analysis::sites::Frame;
 
@@ -222,8 +223,11 @@ fn three_points_are_inconclusive_and_say_what_is_missing() {
     assert_eq!(v.verdict, Decision::Inconclusive);
     assert!(v.kind.is_empty());
     assert!(v.summary.contains("3 heap profiles"), "{}", v.summary);
-    assert!(v.summary.contains("at least 15"), "{}", v.summary);
-    assert!(v.summary.contains("36s more"), "{}", v.summary);
+    // Ten profiles: the fewest with which the 1% trend test and the 5%
+    // recent-growth test (in at most half the window) can both succeed.
+    assert_eq!(Thresholds::BYTES.min_points(), 10);
+    assert!(v.summary.contains("at least 10"), "{}", v.summary);
+    assert!(v.summary.contains("21s more"), "{}", v.summary);
 }
 
 #[test]
