@@ -42,8 +42,8 @@
 //	            RSS grows. Leak: native.
 //	idle        no load at all. No leak.
 //	slowleak    a 24 MiB resident table, bursty GC-heavy load (main.burst
-//	            holds 0-6 MiB of buffers for a moment every half second,
-//	            each request throws away 16 KiB), and every 10th request
+//	            holds 0-4 MiB of buffers for a moment every half second,
+//	            each request throws away 64 KiB), and every 10th request
 //	            keeps a -size session record in main.rememberSession:
 //	            about 1.3 MiB a minute at the defaults, 5% of the heap.
 //	            Leak: heap, site main.rememberSession.
@@ -215,15 +215,15 @@ func burst(mib float64, hold time.Duration) {
 	runtime.KeepAlive(held)
 }
 
-// bursts starts a burst every half second or so: 0-6 MiB (most small, a
+// bursts starts a burst every half second or so: 0-4 MiB (most small, a
 // few large) held for 0.1-1 s.
 func bursts() {
 	r := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for {
 		time.Sleep(time.Duration(250+r.Intn(500)) * time.Millisecond)
-		mib := r.ExpFloat64() * 1.5
-		if mib > 6 {
-			mib = 6
+		mib := r.ExpFloat64() * 0.75
+		if mib > 4 {
+			mib = 4
 		}
 		go burst(mib, time.Duration(100+r.Intn(900))*time.Millisecond)
 	}
@@ -231,7 +231,7 @@ func bursts() {
 
 //go:noinline
 func throwAway(n int) {
-	buf := make([]byte, 16<<10)
+	buf := make([]byte, 64<<10)
 	buf[n%len(buf)] = byte(n)
 	sink ^= buf[(n*7)%len(buf)]
 }
