@@ -231,6 +231,27 @@ fn three_points_are_inconclusive_and_say_what_is_missing() {
 }
 
 #[test]
+fn a_blatant_goroutine_leak_decides_in_forty_seconds() {
+    // The case: 14 profiles 3 s apart, goroutines from 6 to about
+    // 7,800, heap flat. A fixed floor of 15 profiles said "inconclusive";
+    // the evidence decides.
+    let rss = series(40, 1.0, |t| 30.0 * MIB + 0.1 * MIB * wobble(t));
+    let heap = series(14, 3.0, |t| 8.0 * MIB + 0.2 * MIB * wobble(t));
+    let goroutines = series(14, 3.0, |t| 6.0 + 200.0 * t);
+    let v = decide(&obs(rss, heap, goroutines), &Options::default());
+    assert_eq!(v.verdict, Decision::Leak, "{}", v.summary);
+    assert_eq!(v.kind, vec![LeakKind::Goroutines], "{}", v.summary);
+    // Nine: the trend test could decide, but the recent part (five points)
+    // would be more than half the window, so a warm-up could not be told
+    // from growth: inconclusive.
+    let rss = series(27, 1.0, |t| 30.0 * MIB + 0.1 * MIB * wobble(t));
+    let heap = series(9, 3.0, |t| 8.0 * MIB + 0.2 * MIB * wobble(t));
+    let goroutines = series(9, 3.0, |t| 6.0 + 200.0 * t);
+    let v = decide(&obs(rss, heap, goroutines), &Options::default());
+    assert_eq!(v.verdict, Decision::Inconclusive, "{}", v.summary);
+}
+
+#[test]
 fn sawtooth_of_restarts_is_a_leak_and_reported() {
     // Four lifetimes of 30 one-minute samples, each growing 20 → 78 MiB.
     let n = 120;
