@@ -448,7 +448,12 @@ mod tests {
             .collect();
         assert_eq!(run(&t, &y).shape, Shape::Growing);
         // Nine cannot, however blatant.
-        let nine = assess(&t[..9], &y[..9], &[0..9], &Thresholds::BYTES);
+        let nine = assess(
+            &t[..9],
+            &y[..9],
+            std::slice::from_ref(&(0..9)),
+            &Thresholds::BYTES,
+        );
         assert_eq!(nine, Err(TooFew { have: 9, need: 10 }));
     }
 
@@ -456,7 +461,7 @@ mod tests {
     fn autocorrelation_raises_the_minimum() {
         // Autocorrelation that triples the variance: ten points in perfect
         // order no longer reach 1%.
-        let p = |n: usize, f: f64| stats::smallest_p_value(&[0..n], f);
+        let p = |n: usize, f: f64| stats::smallest_p_value(std::slice::from_ref(&(0..n)), f);
         assert!(p(10, 1.0) < 0.01 && p(10, 3.0) >= 0.01);
         let need = stats::points_to_reach(0.01, 3.0, &[]);
         assert!(p(need, 3.0) < 0.01 && p(need - 1, 3.0) >= 0.01, "{need}");
@@ -496,7 +501,12 @@ mod tests {
                 .map(|e| 50.0 * MIB + 2.0 * MIB * e)
                 .collect();
             for (k, count) in looks.iter().zip(&mut alarms) {
-                let a = assess(&t[..*k], &y[..*k], &[0..*k], &Thresholds::BYTES);
+                let a = assess(
+                    &t[..*k],
+                    &y[..*k],
+                    std::slice::from_ref(&(0..*k)),
+                    &Thresholds::BYTES,
+                );
                 *count += a.is_ok_and(|a| a.growing()) as usize;
             }
         }
@@ -550,7 +560,7 @@ mod tests {
                 for k in th.min_points()..=n {
                     looks += 1;
                     early += (k < 15) as usize;
-                    if let Ok(a) = assess(&t[..k], &y[..k], &[0..k], &th) {
+                    if let Ok(a) = assess(&t[..k], &y[..k], std::slice::from_ref(&(0..k)), &th) {
                         if a.whole.rising(th.alpha) {
                             fired += 1;
                             any_fired = true;
