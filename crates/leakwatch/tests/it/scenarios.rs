@@ -137,7 +137,7 @@ const SLOW: &[Expect] = &[
     },
 ];
 /// slowleak (about 1.3 MiB/min on a 28 MiB heap whose bursts move it by a
-/// MiB or two) settled on leak after 118–274 s of data in eight runs: a
+/// MiB or two) settled on leak after 118–274 s of data in ten runs: a
 /// stretch of unlucky bursts can make the recent third look flat.
 const SLOWLEAK_SECS: u64 = 300;
 /// warmup fills for 180 s; the verdict turned to no_leak at 235 s, once the
