@@ -78,6 +78,25 @@ pub enum Warning {
         /// Why.
         reason: String,
     },
+    /// Frames stay bare addresses because the binary is position-independent,
+    /// the profile has no memory map saying where it was loaded, and no load
+    /// address names its stacks' outermost frames.
+    UnknownLoadAddress {
+        /// The binary.
+        binary: PathBuf,
+        /// How many locations stay unnamed.
+        locations: usize,
+    },
+    /// Frames of a shared library stay bare addresses: the file at its path
+    /// is missing, unreadable, or not the one that ran.
+    Library {
+        /// The library's path in the profile.
+        library: String,
+        /// Why, e.g. "it is not on this machine".
+        reason: String,
+        /// How many locations stay unnamed.
+        locations: usize,
+    },
     /// Frames stay bare addresses because no binary was given for them and
     /// the mapping's own path does not lead to a matching file.
     NoBinary {
@@ -110,6 +129,26 @@ impl fmt::Display for Warning {
                 f,
                 "cannot symbolize with {}: {reason}; frames stay unsymbolized",
                 binary.display()
+            ),
+            Warning::UnknownLoadAddress { binary, locations } => write!(
+                f,
+                "{} is position-independent and the profile has no memory map, so where it \
+                 was loaded is unknown: {locations} frame(s) stay bare addresses (take the \
+                 profile as protobuf, e.g. /debug/pprof/heap without debug=1)",
+                binary.display()
+            ),
+            Warning::Library {
+                library,
+                reason,
+                locations,
+            } => write!(
+                f,
+                "{locations} frame(s) in the library {} stay bare addresses: {reason} \
+                 (libraries are named from the file at their path; they show as [{}])",
+                or_unnamed(library),
+                Path::new(library)
+                    .file_name()
+                    .map_or(std::borrow::Cow::Borrowed("?"), |n| n.to_string_lossy())
             ),
             Warning::NoBinary {
                 mapping,
@@ -239,14 +278,41 @@ pub fn symbolize_with_debug_dirs(
             .map_or("", |(_, m)| profile.str(m.build_id))
             .to_owned();
 
+        // Frames of the main binary are named from --binary; a library's
+        // from the file at its path, so the advice differs.
+        let library = mapping.as_ref().is_some_and(|(i, _)| !is_main(profile, *i));
+        let unnamed = |why: String| {
+            if library {
+                Warning::Library {
+                    library: mapping_name.clone(),
+                    reason: why,
+                    locations: locations.len(),
+                }
+            } else {
+                Warning::NoBinary {
+                    mapping: mapping_name.clone(),
+                    profile_build_id: profile_build_id.clone(),
+                    locations: locations.len(),
+                }
+            }
+        };
+
         let candidate = choose_binary(profile, mapping.as_ref(), binary);
         let Some((path, given)) = candidate else {
             report.unsymbolized += locations.len();
-            report.warnings.push(Warning::NoBinary {
-                mapping: mapping_name,
-                profile_build_id,
-                locations: locations.len(),
-            });
+            // A library without a build id (allocator dumps copy
+            // /proc/PID/maps, which has none) cannot be checked against
+            // this machine's copy, and nothing the user can pass would
+            // change that: its frames show as `[libc.so.6]`, as pprof shows
+            // them, without a warning on every file.
+            if !(library && profile_build_id.is_empty()) {
+                let why = if Path::new(&mapping_name).is_file() {
+                    "its path is not absolute".to_owned()
+                } else {
+                    "it is not on this machine".to_owned()
+                };
+                report.warnings.push(unnamed(why));
+            }
             continue;
         };
         let bin = opened
@@ -262,11 +328,9 @@ pub fn symbolize_with_debug_dirs(
                         reason: reason.clone(),
                     });
                 } else {
-                    report.warnings.push(Warning::NoBinary {
-                        mapping: mapping_name,
-                        profile_build_id,
-                        locations: locations.len(),
-                    });
+                    report.warnings.push(unnamed(format!(
+                        "this machine's copy cannot be read: {reason}"
+                    )));
                 }
                 continue;
             }
@@ -285,20 +349,35 @@ pub fn symbolize_with_debug_dirs(
                         profile_build_id,
                     }
                 } else {
-                    Warning::NoBinary {
-                        mapping: mapping_name,
-                        profile_build_id,
-                        locations: locations.len(),
-                    }
+                    unnamed(format!(
+                        "this machine's copy has build id {bin_id}, not the profile's \
+                         {profile_build_id}: it is not the one that ran"
+                    ))
                 });
                 continue;
             }
         }
 
+        let bias = if bin.needs_load_address(mapping.as_ref().map(|(_, m)| m)) {
+            match load_bias(bin, profile, locations) {
+                Some(bias) => bias,
+                None => {
+                    report.unsymbolized += locations.len();
+                    report.warnings.push(Warning::UnknownLoadAddress {
+                        binary: path,
+                        locations: locations.len(),
+                    });
+                    continue;
+                }
+            }
+        } else {
+            0
+        };
+
         let mut any_inline = false;
         let mut named = 0;
         for &i in locations {
-            let address = profile.locations[i].address;
+            let address = profile.locations[i].address.wrapping_sub(bias);
             let Some(file_address) = bin.file_address(mapping.as_ref().map(|(_, m)| m), address)
             else {
                 continue;
@@ -383,14 +462,10 @@ fn choose_binary(
     };
     let filename = profile.str(mapping.filename);
     if let Some(binary) = binary {
-        // A binary is usually mapped several times, once per segment, so
-        // every mapping with the main mapping's file name is the main binary.
-        let main_file = profile.str(profile.mappings[0].filename);
-        let is_main = *index == 0 || (!filename.is_empty() && filename == main_file);
         let same_name = !filename.is_empty()
             && Path::new(filename).file_name().is_some()
             && Path::new(filename).file_name() == binary.file_name();
-        if is_main || same_name {
+        if is_main(profile, *index) || same_name {
             return Some((binary.to_path_buf(), true));
         }
     }
@@ -402,6 +477,15 @@ fn choose_binary(
         return Some((path.to_path_buf(), false));
     }
     None
+}
+
+/// Whether the mapping at `index` is the main binary's: the first mapping
+/// (pprof's convention), or one with its file name (a binary is mapped
+/// once per segment).
+fn is_main(profile: &Profile, index: usize) -> bool {
+    let filename = profile.str(profile.mappings[index].filename);
+    let main_file = profile.str(profile.mappings[0].filename);
+    index == 0 || (!filename.is_empty() && filename == main_file)
 }
 
 /// Where separate debug files are looked up by build id
@@ -430,6 +514,9 @@ struct Binary {
     segments: Vec<(u64, u64, u64)>,
     /// The size of the symbols the loader may name, by address.
     symbol_sizes: HashMap<u64, u64>,
+    /// Where the functions at the root of every stack lie, as (address,
+    /// size): see [`ROOT_FUNCTIONS`].
+    roots: Vec<(u64, u64)>,
     has_dwarf: bool,
 }
 
@@ -458,7 +545,7 @@ impl Binary {
             Some(id) if obj.section_by_name(".debug_info").is_none() => debug_file(id, debug_dirs),
             _ => None,
         };
-        let (loader, symbol_sizes, has_dwarf) = match debug_file {
+        let (loader, (symbol_sizes, roots), has_dwarf) = match debug_file {
             Some(debug) => {
                 // Its symbols and DWARF describe the same addresses; its
                 // segments have no contents, so those stay the binary's.
@@ -468,12 +555,12 @@ impl Binary {
                     .map_err(|e| format!("{}: not an object file: {e}", debug.display()))?;
                 let loader = addr2line::Loader::new(&debug).map_err(|e| e.to_string())?;
                 let has_dwarf = dbg.section_by_name(".debug_info").is_some();
-                (loader, symbol_sizes(&dbg), has_dwarf)
+                (loader, symbols(&dbg), has_dwarf)
             }
             None => {
                 let loader = addr2line::Loader::new(path).map_err(|e| e.to_string())?;
                 let has_dwarf = obj.section_by_name(".debug_info").is_some();
-                (loader, symbol_sizes(&obj), has_dwarf)
+                (loader, symbols(&obj), has_dwarf)
             }
         };
         Ok(Binary {
@@ -482,8 +569,16 @@ impl Binary {
             kind,
             segments,
             symbol_sizes,
+            roots,
             has_dwarf,
         })
+    }
+
+    /// Whether `mapping` leaves the load address of this binary unknown: a
+    /// position-independent binary (or a shared library) under the
+    /// catch-all mapping of a profile without a memory map.
+    fn needs_load_address(&self, mapping: Option<&Mapping>) -> bool {
+        mapping.is_none_or(spans_everything) && self.kind != ObjectKind::Executable
     }
 
     /// The address the binary's symbols use for `address` in `mapping`.
@@ -491,10 +586,7 @@ impl Binary {
         let Some(m) = mapping else {
             return Some(address);
         };
-        let whole_space = m.memory_start == 0
-            && m.file_offset == 0
-            && (m.memory_limit == 0 || m.memory_limit == u64::MAX);
-        if whole_space || self.kind == ObjectKind::Executable {
+        if spans_everything(m) || self.kind == ObjectKind::Executable {
             // Already a file address; or a fixed-address executable, loaded
             // exactly at its segments' addresses.
             return Some(address);
@@ -568,21 +660,140 @@ impl Binary {
     }
 }
 
+/// Whether `m` is a mapping over the whole address space at offset 0: the
+/// one pprof gives profiles without a memory map, and what `jemalloc_pprof`
+/// writes.
+fn spans_everything(m: &Mapping) -> bool {
+    m.memory_start == 0 && m.file_offset == 0 && (m.memory_limit == 0 || m.memory_limit == u64::MAX)
+}
+
 /// The largest size of the defined symbols at each address, from the table
-/// the loader names addresses from (`.symtab`, else `.dynsym`).
-fn symbol_sizes<'data>(
+/// the loader names addresses from (`.symtab`, else `.dynsym`), and where
+/// the [`ROOT_FUNCTIONS`] are.
+fn symbols<'data>(
     obj: &object::File<'data, impl object::ReadRef<'data>>,
-) -> HashMap<u64, u64> {
+) -> (HashMap<u64, u64>, Vec<(u64, u64)>) {
     let mut sizes = HashMap::new();
+    let mut roots = Vec::new();
     if let Some(table) = obj.symbol_table().or_else(|| obj.dynamic_symbol_table()) {
         for symbol in table.symbols() {
             if symbol.is_definition() && symbol.size() > 0 {
                 let size = sizes.entry(symbol.address()).or_insert(0);
                 *size = symbol.size().max(*size);
+                if symbol.name().is_ok_and(|n| ROOT_FUNCTIONS.contains(&n)) {
+                    roots.push((symbol.address(), symbol.size()));
+                }
             }
         }
     }
-    sizes
+    (sizes, roots)
+}
+
+/// Functions at the root of nearly every stack of a Go or C program: the
+/// frame a goroutine or thread starts from. Where a position-independent
+/// binary was loaded is found by placing the stacks' outermost addresses on
+/// them.
+const ROOT_FUNCTIONS: &[&str] = &[
+    "runtime.goexit.abi0",
+    "runtime.goexit",
+    "runtime.main",
+    "runtime.mstart",
+    "runtime.rt0_go.abi0",
+    "_start",
+    "__libc_start_call_main",
+    "__libc_start_main",
+    "start_thread",
+    "clone3",
+];
+
+/// The page size position-independent code is loaded at a multiple of.
+const PAGE: u64 = 4096;
+
+/// At most this many addresses are looked up to check a load address.
+const CHECKED_ADDRESSES: usize = 2_000;
+
+/// A load address is right when it puts at least this share of the
+/// addresses inside a function of the binary.
+const CHECKED_SHARE: f64 = 0.9;
+
+/// Where a position-independent binary was loaded, for a profile without a
+/// memory map (Go's text profiles never have one): the page-aligned offset
+/// that puts the stacks' outermost addresses on a [`ROOT_FUNCTIONS`]
+/// entry, checked by how many of all the `locations`' addresses then fall
+/// inside a function. `Some(0)` when the addresses are already the file's.
+/// `None` when no load address fits: then naming would guess.
+fn load_bias(bin: &Binary, profile: &Profile, locations: &[usize]) -> Option<u64> {
+    let step = (locations.len() / CHECKED_ADDRESSES).max(1);
+    let checked: Vec<u64> = locations
+        .iter()
+        .step_by(step)
+        .map(|&i| profile.locations[i].address)
+        .collect();
+    let score = |bias: u64| {
+        checked
+            .iter()
+            .filter(|&&a| {
+                let a = a.wrapping_sub(bias);
+                bin.loader
+                    .find_symbol_info(a)
+                    .is_some_and(|sym| bin.covers(sym.address(), a))
+            })
+            .count()
+    };
+    let enough = |hits: usize| hits as f64 >= CHECKED_SHARE * checked.len() as f64;
+    // Addresses inside the binary's own segments are file addresses already
+    // (jemalloc_pprof writes those under its catch-all mapping); run-time
+    // addresses of a binary loaded elsewhere lie far outside them.
+    let in_file = checked
+        .iter()
+        .filter(|&&a| {
+            bin.segments
+                .iter()
+                .any(|&(_, size, vaddr)| a.wrapping_sub(vaddr) < size)
+        })
+        .count();
+    if enough(in_file) {
+        return Some(0);
+    }
+
+    // The outermost address of each stack, most frequent first.
+    let address_of: HashMap<u64, u64> = profile
+        .locations
+        .iter()
+        .map(|l| (l.id, l.address))
+        .collect();
+    let mut outermost: HashMap<u64, usize> = HashMap::new();
+    for sample in &profile.samples {
+        if let Some(a) = sample.location_ids.last().and_then(|id| address_of.get(id)) {
+            *outermost.entry(*a).or_default() += 1;
+        }
+    }
+    let mut outermost: Vec<(u64, usize)> = outermost.into_iter().collect();
+    outermost.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+
+    let mut candidates = Vec::new();
+    for &(address, _) in outermost.iter().take(8) {
+        for &(start, size) in &bin.roots {
+            // Every page-aligned bias that puts `address` inside the root.
+            let Some(high) = address.checked_sub(start) else {
+                continue;
+            };
+            let low = high.saturating_sub(size.saturating_sub(1));
+            let mut bias = high - high % PAGE;
+            while bias >= low && bias > 0 {
+                if !candidates.contains(&bias) {
+                    candidates.push(bias);
+                }
+                bias -= PAGE;
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|bias| (score(bias), bias))
+        .filter(|&(hits, _)| enough(hits))
+        .max_by_key(|&(hits, bias)| (hits, std::cmp::Reverse(bias)))
+        .map(|(_, bias)| bias)
 }
 
 /// The separate debug file of the binary with build id `id` under one of

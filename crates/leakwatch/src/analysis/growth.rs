@@ -4,8 +4,9 @@
 //! Machida et al. (2013) found that a bare Mann–Kendall test calls far too
 //! many memory series leaks. Three guards answer that here: the
 //! autocorrelation correction in [`stats::trend`], a second test on the most
-//! recent third of the window (a cache that warmed up and then stayed flat
-//! fails it), and a floor on the size of the change.
+//! recent third of the window — of each lifetime's, when the process
+//! restarted (a cache that warmed up and then stayed flat fails it) — and a
+//! floor on the size of the change.
 
 use std::ops::Range;
 
@@ -19,8 +20,10 @@ pub struct Thresholds {
     pub alpha: f64,
     /// Significance level of the recent-part trend test.
     pub alpha_recent: f64,
-    /// The recent part is this last fraction of the window's time span, but
-    /// never fewer than [`Thresholds::min_recent_points`] points.
+    /// The recent part is this last fraction of the window's time span (of
+    /// each lifetime's, when the process restarted in the window), but never
+    /// fewer than [`Thresholds::min_recent_points`] points (with several
+    /// lifetimes, two per lifetime).
     pub recent_fraction: f64,
     /// The recent slope must be at least this fraction of the whole slope:
     /// growth that has slowed to a trickle is a plateau being approached.
@@ -157,32 +160,13 @@ pub fn assess(
     let level = stats::median(&mut y.to_vec()).unwrap_or(0.0);
     let change = whole.slope * span;
 
-    // The recent part: the last third of the time span, but at least
-    // `min_recent` points, pairs still only within segments.
-    let min_recent = th.min_recent_points();
-    let cutoff_t = t[n - 1] - span * th.recent_fraction;
-    let by_time = t.partition_point(|&x| x < cutoff_t);
-    let from = by_time.min(n.saturating_sub(min_recent));
-    let recent_segs: Vec<Range<usize>> = segments
-        .iter()
-        .filter(|s| s.end > from)
-        .map(|s| s.start.max(from)..s.end)
-        .collect();
+    let (recent_segs, recent_above_middle) = if segments.len() >= 2 {
+        recent_per_lifetime(t, y, segments, th)
+    } else {
+        recent_of_window(t, y, segments, th)
+    };
     let (rt, ry, rsegs) = bin_segments(t, y, &recent_segs, stats::MAX_POINTS);
     let recent = stats::trend(&rt, &ry, &rsegs);
-
-    // A handful of recent points, stepped as a Go heap profile is (it moves
-    // at collections and in sampling quanta), gives the recent trend test
-    // little power. A second witness: the recent third sits above the
-    // middle third (rank-sum), compared within the last lifetime only.
-    let last_start = segments.last().map_or(0, |s| s.start);
-    let mid_cut = t.partition_point(|&x| x < t[n - 1] - 2.0 * span * th.recent_fraction);
-    let mid_from = mid_cut.min(from.saturating_sub(min_recent)).max(last_start);
-    let recent_above_middle = if from > mid_from {
-        stats::rank_sum_greater(&y[mid_from..from], &y[from..])
-    } else {
-        1.0
-    };
 
     let still_growing = recent.as_ref().is_some_and(|r| {
         r.slope > 0.0
@@ -207,6 +191,74 @@ pub fn assess(
         change,
         shape,
     })
+}
+
+/// The recent part of a one-lifetime window and the rank-sum witness: the
+/// last third of the time span, but at least
+/// [`Thresholds::min_recent_points`] points.
+fn recent_of_window(
+    t: &[f64],
+    y: &[f64],
+    segments: &[Range<usize>],
+    th: &Thresholds,
+) -> (Vec<Range<usize>>, f64) {
+    let n = t.len();
+    let span = t[n - 1] - t[0];
+    let cutoff_t = t[n - 1] - span * th.recent_fraction;
+    let by_time = t.partition_point(|&x| x < cutoff_t);
+    let from = by_time.min(n.saturating_sub(th.min_recent_points()));
+    let recent_segs: Vec<Range<usize>> = segments
+        .iter()
+        .filter(|s| s.end > from)
+        .map(|s| s.start.max(from)..s.end)
+        .collect();
+
+    // A handful of recent points, stepped as a Go heap profile is (it moves
+    // at collections and in sampling quanta), gives the recent trend test
+    // little power. A second witness: the recent third sits above the
+    // middle third (rank-sum), compared within the last lifetime only.
+    let last_start = segments.last().map_or(0, |s| s.start);
+    let mid_cut = t.partition_point(|&x| x < t[n - 1] - 2.0 * span * th.recent_fraction);
+    let mid_from = mid_cut
+        .min(from.saturating_sub(th.min_recent_points()))
+        .max(last_start);
+    let recent_above_middle = if from > mid_from {
+        stats::rank_sum_greater(&y[mid_from..from], &y[from..])
+    } else {
+        1.0
+    };
+    (recent_segs, recent_above_middle)
+}
+
+/// The recent-growth guard of a process that restarted: each lifetime's own
+/// recent part, the last third of its time span (at least two points), so
+/// that a leak must still be growing when each process ends, not merely
+/// in the window's last third — which, once lifetimes are short, holds
+/// nothing but the youngest process's warm-up. The witnesses pool the
+/// lifetimes: the trend test pairs points within each recent part, and the
+/// rank-sum compares each lifetime's last third with its own middle third.
+fn recent_per_lifetime(
+    t: &[f64],
+    y: &[f64],
+    segments: &[Range<usize>],
+    th: &Thresholds,
+) -> (Vec<Range<usize>>, f64) {
+    let mut recent = Vec::new();
+    let mut strata: Vec<(&[f64], &[f64])> = Vec::new();
+    for s in segments.iter().filter(|s| s.len() >= 2) {
+        let ts = &t[s.clone()];
+        let span = ts[ts.len() - 1] - ts[0];
+        let last = ts[ts.len() - 1];
+        let from = ts
+            .partition_point(|&x| x < last - span * th.recent_fraction)
+            .min(ts.len() - 2);
+        let mid = ts
+            .partition_point(|&x| x < last - 2.0 * span * th.recent_fraction)
+            .min(from);
+        recent.push(s.start + from..s.end);
+        strata.push((&y[s.start + mid..s.start + from], &y[s.start + from..s.end]));
+    }
+    (recent, stats::rank_sum_greater_pooled(&strata))
 }
 
 /// Most points [`detectable_slope`] searches on.
@@ -400,6 +452,46 @@ mod tests {
         let split = assess(&t, &y, &segs, &Thresholds::BYTES).unwrap();
         assert_eq!(split.shape, Shape::Growing, "{split:?}");
         assert!((split.whole.slope * 60.0 / MIB - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn restarted_warm_ups_are_not_growth_but_restarted_leaks_are() {
+        // Five short lifetimes of 15 one-second points and a young sixth
+        // of 6, the last cut by the window's end. Warm-up: each rises 1 MiB
+        // over its first 9 s, then stays flat; leak: each rises 3 MiB
+        // steadily until it dies. A little noise on both.
+        let mut t = Vec::new();
+        let mut segs = Vec::new();
+        let mut age = Vec::new();
+        for (k, len) in [15, 15, 15, 15, 15, 6].into_iter().enumerate() {
+            let start = t.len();
+            for i in 0..len {
+                t.push((k * 16 + i) as f64);
+                age.push(i as f64);
+            }
+            segs.push(start..t.len());
+        }
+        let e = noise(t.len(), 11);
+        let warm: Vec<f64> = age
+            .iter()
+            .zip(&e)
+            .map(|(a, e)| 3.0 * MIB + MIB * (a / 9.0).min(1.0) + 0.01 * MIB * e)
+            .collect();
+        let leak: Vec<f64> = age
+            .iter()
+            .zip(&e)
+            .map(|(a, e)| 3.0 * MIB + 0.2 * MIB * a + 0.01 * MIB * e)
+            .collect();
+        let w = assess(&t, &warm, &segs, &Thresholds::BYTES).unwrap();
+        assert!(w.whole.rising(0.01), "every lifetime rises: {w:?}");
+        assert_eq!(w.shape, Shape::Plateaued, "{w:?}");
+        let l = assess(&t, &leak, &segs, &Thresholds::BYTES).unwrap();
+        assert_eq!(l.shape, Shape::Growing, "{l:?}");
+        // Judged on the window's last third instead, the young lifetime's
+        // warm-up would pass for growth that goes on.
+        let by_window = recent_of_window(&t, &warm, &segs, &Thresholds::BYTES).0;
+        let r = stats::trend(&t, &warm, &by_window).unwrap();
+        assert!(r.rising(0.05) && r.slope >= w.whole.slope / 3.0, "{r:?}");
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! From a recording to a verdict: series, trend statistics, attribution.
 //!
 //! [`series`] extracts what was observed, [`stats`] and [`growth`] decide
-//! whether a series grows, [`sites`] names where, and [`verdict`] combines
+//! whether a series grows, [`sites`] names where, [`leak_proof`] reads Go's
+//! own proof of leaked goroutines, and [`verdict`] combines
 //! them into the `leakwatch.verdict/1` document. `docs/method.md` explains
 //! the method and its references.
 
 pub mod growth;
+pub mod leak_proof;
 pub mod series;
 pub mod sites;
 pub mod stats;
@@ -28,8 +30,24 @@ pub struct Judgement {
 
 /// Reads the recording in `dir` and decides.
 pub fn judge(dir: &std::path::Path, opts: &Options) -> anyhow::Result<Judgement> {
+    judge_until(dir, opts, None)
+}
+
+/// [`judge`] on the part of the recording up to `until` (`analyze
+/// --until`), or on all of it.
+pub fn judge_until(
+    dir: &std::path::Path,
+    opts: &Options,
+    until: Option<crate::recording::Until>,
+) -> anyhow::Result<Judgement> {
     use anyhow::Context;
-    let recording = crate::recording::Recording::open(dir).context("cannot read the recording")?;
+    let mut recording =
+        crate::recording::Recording::open(dir).context("cannot read the recording")?;
+    if let Some(until) = until {
+        recording
+            .cut(until)
+            .with_context(|| format!("cannot analyze {}", dir.display()))?;
+    }
     let observations = observe(&recording);
     let verdict = decide(&observations, opts);
     Ok(Judgement {

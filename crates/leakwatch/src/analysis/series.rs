@@ -140,6 +140,9 @@ pub struct Observations {
     pub goroutine_sites: Vec<SiteSeries>,
     /// The goroutine profiles the sites were read from, with their totals.
     pub goroutine_site_points: Series,
+    /// Go's goroutine leak profile, the latest one, when the endpoint
+    /// served it.
+    pub goroutine_leak: Option<super::leak_proof::LeakProof>,
     /// Process lifetimes, oldest first.
     pub lifetimes: Vec<Lifetime>,
     /// The recording's events, as written.
@@ -225,6 +228,7 @@ pub fn observe(rec: &Recording) -> Observations {
         &mut unreadable,
         &lifetime_at,
     );
+    let goroutine_leak = super::leak_proof::observe(rec, &mut unreadable);
 
     Observations {
         window,
@@ -242,6 +246,7 @@ pub fn observe(rec: &Recording) -> Observations {
         goroutines: gr_side.totals,
         goroutine_sites: gr_side.sites,
         goroutine_site_points: gr_side.site_points,
+        goroutine_leak,
         lifetimes,
         events: rec.events.clone(),
         cgroup_limit,

@@ -843,30 +843,44 @@ fn sen_interval_indices(nt: usize, var_s: f64) -> (usize, usize) {
 /// be larger than `earlier`: the p-value from the normal approximation with
 /// continuity and tie corrections. 1 when either sample is empty.
 pub fn rank_sum_greater(earlier: &[f64], later: &[f64]) -> f64 {
-    let (n1, n2) = (earlier.len() as f64, later.len() as f64);
-    if earlier.is_empty() || later.is_empty() {
-        return 1.0;
+    rank_sum_greater_pooled(&[(earlier, later)])
+}
+
+/// [`rank_sum_greater`] pooled over strata (one pair of samples per
+/// process lifetime): each stratum is ranked on its own, and the strata's
+/// U − E[U] and variances add up, as the stratified Kendall test adds its
+/// scores — so lifetimes that start from different levels are never
+/// compared with each other. 1 when no stratum has both samples.
+pub fn rank_sum_greater_pooled(strata: &[(&[f64], &[f64])]) -> f64 {
+    let mut excess = 0.0;
+    let mut var = 0.0;
+    for (earlier, later) in strata {
+        if earlier.is_empty() || later.is_empty() {
+            continue;
+        }
+        let (n1, n2) = (earlier.len() as f64, later.len() as f64);
+        let all: Vec<f64> = earlier.iter().chain(*later).copied().collect();
+        let r = ranks(&all);
+        let rank_later: f64 = r[earlier.len()..].iter().sum();
+        let u = rank_later - n2 * (n2 + 1.0) / 2.0;
+        let n = n1 + n2;
+        let mut sorted = all.clone();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let mut ties = 0.0;
+        let mut i = 0;
+        while i < sorted.len() {
+            let j = sorted[i..].iter().take_while(|v| **v == sorted[i]).count() + i;
+            let k = (j - i) as f64;
+            ties += k * k * k - k;
+            i = j;
+        }
+        excess += u - n1 * n2 / 2.0;
+        var += n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)));
     }
-    let all: Vec<f64> = earlier.iter().chain(later).copied().collect();
-    let r = ranks(&all);
-    let rank_later: f64 = r[earlier.len()..].iter().sum();
-    let u = rank_later - n2 * (n2 + 1.0) / 2.0;
-    let n = n1 + n2;
-    let mut sorted = all.clone();
-    sorted.sort_unstable_by(f64::total_cmp);
-    let mut ties = 0.0;
-    let mut i = 0;
-    while i < sorted.len() {
-        let j = sorted[i..].iter().take_while(|v| **v == sorted[i]).count() + i;
-        let k = (j - i) as f64;
-        ties += k * k * k - k;
-        i = j;
-    }
-    let var = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)));
     if var <= 0.0 {
         return 1.0;
     }
-    let z = (u - n1 * n2 / 2.0 - 0.5) / var.sqrt();
+    let z = (excess - 0.5) / var.sqrt();
     normal_sf(z)
 }
 
@@ -971,6 +985,28 @@ mod tests {
         let b = [2.0, 4.0, 6.0, 9.0, 10.0];
         assert!(close(rank_sum_greater(&a, &b), REF_RS_MIXED, 1e-6));
         assert_eq!(rank_sum_greater(&[], &b), 1.0);
+    }
+
+    #[test]
+    fn pooled_rank_sum_adds_the_strata() {
+        // Two fully separated strata of 3 + 3: U − E[U] = 9 − 4.5 each,
+        // Var(U) = 3·3/12·7 = 5.25 each, so z = (9 − 0.5)/√10.5.
+        let low: (&[f64], &[f64]) = (&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]);
+        let high: (&[f64], &[f64]) = (&[101.0, 102.0, 103.0], &[104.0, 105.0, 106.0]);
+        let want = normal_sf(8.5 / 10.5f64.sqrt());
+        assert!(close(rank_sum_greater_pooled(&[low, high]), want, 1e-12));
+        // One stratum is the plain test.
+        assert_eq!(
+            rank_sum_greater_pooled(&[low]),
+            rank_sum_greater(low.0, low.1)
+        );
+        // Strata are ranked apart: a rise in one lifetime and a fall in
+        // another, at a higher level, cancel out (pooled into one sample,
+        // the fall's high earlier half would decide).
+        let shifted: (&[f64], &[f64]) = (&[50.0, 51.0, 52.0], &[1.0, 2.0, 3.0]);
+        let apart = rank_sum_greater_pooled(&[low, shifted]);
+        assert!(close(apart, 0.5, 0.2), "{apart}");
+        assert_eq!(rank_sum_greater_pooled(&[(&[], &[1.0])]), 1.0);
     }
     const REF_RS_SEPARATED: f64 = 0.005_833_656_171_659_693;
     const REF_RS_MIXED: f64 = 0.391_126_034_943_731_9;

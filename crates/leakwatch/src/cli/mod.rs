@@ -88,6 +88,8 @@ Examples:
   leakwatch analyze leakwatch-recordings/2026-11-26T14-00-00Z
   leakwatch analyze rec/ --limit 2GiB --json
   leakwatch analyze rec/ --html report.html
+  leakwatch analyze rec/ --until +30m
+  leakwatch analyze rec/ --until 2026-11-26T14:05:00Z --json
 
 How the verdict is reached: docs/method.md.")]
     Analyze(analyze::AnalyzeArgs),

@@ -345,6 +345,8 @@ pub struct PprofEndpoints {
     /// The goroutine profile, when it can be derived (a base URL, or a heap
     /// URL whose path ends in `/heap`).
     pub goroutine: Option<String>,
+    /// Go's goroutine leak profile, beside the goroutine profile.
+    pub goroutineleak: Option<String>,
     /// The heap profile in Go's legacy text form (`debug=1`), whose
     /// `# runtime.MemStats` trailer carries the runtime's statistics.
     pub runtime_stats: String,
@@ -380,18 +382,18 @@ impl PprofEndpoints {
             return Ok(PprofEndpoints {
                 heap: format!("{prefix}/heap"),
                 goroutine: Some(format!("{prefix}/goroutine")),
+                goroutineleak: Some(format!("{prefix}/goroutineleak")),
                 runtime_stats: format!("{prefix}/heap?debug=1"),
             });
         }
         let heap = arg.to_owned();
-        let goroutine = trimmed
-            .strip_suffix("/heap")
-            .filter(|_| query.is_none())
-            .map(|dir| format!("{base}{dir}/goroutine"));
+        let dir = trimmed.strip_suffix("/heap").filter(|_| query.is_none());
+        let beside = |name: &str| dir.map(|dir| format!("{base}{dir}/{name}"));
         let runtime_stats = with_query(&heap, "debug=1");
         Ok(PprofEndpoints {
+            goroutine: beside("goroutine"),
+            goroutineleak: beside("goroutineleak"),
             heap,
-            goroutine,
             runtime_stats,
         })
     }

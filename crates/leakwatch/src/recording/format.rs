@@ -158,6 +158,11 @@ pub struct PprofMeta {
     pub heap_url: String,
     /// The goroutine profile URL; `null` when it could not be derived.
     pub goroutine_url: Option<String>,
+    /// Go's goroutine leak profile URL, asked for where the endpoint serves
+    /// it; `null` when it could not be derived. (Absent from recordings of
+    /// older leakwatch versions.)
+    #[serde(default)]
+    pub goroutineleak_url: Option<String>,
     /// The `debug=1` heap URL whose trailer gives Go runtime statistics.
     pub runtime_stats_url: String,
     /// Whether heap profiles were fetched with `gc=1` (a forced GC first).
@@ -348,6 +353,11 @@ pub enum ProfileKind {
     Heap,
     /// `/debug/pprof/goroutine`.
     Goroutine,
+    /// `/debug/pprof/goroutineleak` (Go 1.26+ built with
+    /// `GOEXPERIMENT=goroutineleakprofile`): the goroutines the garbage
+    /// collector proved can never run again.
+    #[serde(rename = "goroutineleak")]
+    GoroutineLeak,
 }
 
 impl ProfileKind {
@@ -356,6 +366,7 @@ impl ProfileKind {
         match self {
             ProfileKind::Heap => "heap",
             ProfileKind::Goroutine => "goroutine",
+            ProfileKind::GoroutineLeak => "goroutineleak",
         }
     }
 }

@@ -93,9 +93,30 @@ pub fn render(v: &Verdict, rss: &[f64], diff: Option<&str>, color: bool) -> Stri
             }
         }
     }
-    if !v.goroutine_sites.is_empty() {
+    let proven: Vec<_> = v
+        .goroutine_sites
+        .iter()
+        .filter(|s| s.proven_leaked.is_some())
+        .collect();
+    if !proven.is_empty() {
+        out.push_str(
+            "\nLeaked goroutines, as Go's leak detector proves them (count, blocked in)\n",
+        );
+        for s in &proven {
+            let _ = writeln!(out, "  {:>8}  {}", s.proven_leaked.unwrap_or(0), s.function);
+            if let Some(chain) = callers(&s.stack) {
+                let _ = writeln!(out, "  {:8}← {chain}", "");
+            }
+        }
+    }
+    let rising: Vec<_> = v
+        .goroutine_sites
+        .iter()
+        .filter(|s| s.proven_leaked.is_none())
+        .collect();
+    if !rising.is_empty() {
         out.push_str("\nGrowing goroutine sites (share, rate, blocked in)\n");
-        for s in &v.goroutine_sites {
+        for s in rising {
             let _ = writeln!(
                 out,
                 "  {:>4.0}%  {:>+10.0}/h  {}   ({} → {})",

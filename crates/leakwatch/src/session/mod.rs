@@ -274,6 +274,7 @@ fn meta(plan: &Plan, target: &Target, cgroup: Option<CgroupMeta>) -> Meta {
         pprof: plan.pprof.as_ref().map(|e| PprofMeta {
             heap_url: e.heap.clone(),
             goroutine_url: e.goroutine.clone(),
+            goroutineleak_url: e.goroutineleak.clone(),
             runtime_stats_url: e.runtime_stats.clone(),
             gc: plan.gc,
         }),

@@ -2,7 +2,8 @@
 //! delay the memory samples, which the main loop keeps taking meanwhile.
 //!
 //! From a pprof endpoint, a round fetches the heap profile, the goroutine
-//! profile and the Go runtime statistics; from heap dump files
+//! profile, Go's goroutine leak profile where the endpoint serves one, and
+//! the Go runtime statistics; from heap dump files
 //! ([`super::dumps`]), it takes every new dump, each as a round of its own.
 //! Either way it stores the profiles (temporary file, sync, rename) and
 //! reports back; the main loop lists them in the index. One round runs at a
@@ -49,7 +50,8 @@ pub struct Outcome {
     /// Go runtime statistics, when fetched.
     pub runtime: Option<RuntimeLine>,
     /// Endpoints that turned out not to exist (`goroutine`,
-    /// `runtime_stats`), each reported once: which, the URL and why.
+    /// `goroutineleak`, `runtime_stats`), each reported once: which, the URL
+    /// and why.
     pub unavailable: Vec<(&'static str, String, String)>,
 }
 
@@ -134,6 +136,7 @@ where
 {
     let mut states = Availability {
         goroutine: Served::Unknown,
+        goroutineleak: Served::Unknown,
         runtime: Served::Unknown,
     };
     let mut cursor = match &config.source {
@@ -176,7 +179,19 @@ enum Served {
 #[derive(Debug)]
 struct Availability {
     goroutine: Served,
+    goroutineleak: Served,
     runtime: Served,
+}
+
+impl Availability {
+    /// The state of an optional profile kind; the heap has none.
+    fn of(&mut self, kind: ProfileKind) -> Option<&mut Served> {
+        match kind {
+            ProfileKind::Heap => None,
+            ProfileKind::Goroutine => Some(&mut self.goroutine),
+            ProfileKind::GoroutineLeak => Some(&mut self.goroutineleak),
+        }
+    }
 }
 
 /// Whether a failed first fetch means the page does not exist, rather than a
@@ -317,17 +332,25 @@ fn round(
     let mut out = Outcome::empty(job.seq);
     let heap_url = endpoints.heap_url(gc);
     let mut targets = vec![(ProfileKind::Heap, heap_url)];
-    if let Some(g) = &endpoints.goroutine {
-        if states.goroutine != Served::No {
-            targets.push((ProfileKind::Goroutine, g.clone()));
+    // Go serves the goroutine leak profile only from 1.26 on, built with
+    // GOEXPERIMENT=goroutineleakprofile; anything else answers 404 once.
+    let optional = [
+        (ProfileKind::Goroutine, &endpoints.goroutine),
+        (ProfileKind::GoroutineLeak, &endpoints.goroutineleak),
+    ];
+    for (kind, url) in optional {
+        if let Some(url) = url {
+            if states.of(kind).is_some_and(|s| *s != Served::No) {
+                targets.push((kind, url.clone()));
+            }
         }
     }
     for (kind, url) in targets {
         let time = Timestamp::now();
         match fetch_retrying(&url, fetch, job.retry_refused_until) {
             Ok((bytes, mut profile)) => {
-                if kind == ProfileKind::Goroutine {
-                    states.goroutine = Served::Yes;
+                if let Some(state) = states.of(kind) {
+                    *state = Served::Yes;
                 }
                 // Address-only profiles (Rust with jemalloc, C/C++) are named
                 // now, while the binary that ran is at /proc/PID/exe.
@@ -346,11 +369,14 @@ fn round(
                     Err(e) => out.store_errors.push(e),
                 }
             }
-            // A service without goroutine profiles (a Rust one) answers
-            // 404: asking every round would only fill the event log.
-            Err(e) if kind == ProfileKind::Goroutine && is_absent(states.goroutine, &e) => {
-                states.goroutine = Served::No;
-                out.unavailable.push(("goroutine", url, e.to_string()));
+            // A service without goroutine profiles (a Rust one, or a Go
+            // without the leak profile) answers 404: asking every round
+            // would only fill the event log.
+            Err(e) if states.of(kind).is_some_and(|s| is_absent(*s, &e)) => {
+                if let Some(state) = states.of(kind) {
+                    *state = Served::No;
+                }
+                out.unavailable.push((kind.as_str(), url, e.to_string()));
             }
             Err(e) => out.failures.push((kind.as_str(), e)),
         }

@@ -1,6 +1,8 @@
 //! The integration tests of `leakwatch`, one binary: each module is one topic.
 
 mod demo;
+mod go_pie;
+mod goroutine_leak;
 mod live_view;
 mod native;
 mod oracle;

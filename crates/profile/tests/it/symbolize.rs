@@ -412,3 +412,121 @@ fn a_library_address_is_named_from_the_library_s_installed_debug_file() {
     );
     assert!(!gap.exported.contains(outermost), "{outermost}");
 }
+
+/// A profile as an allocator dump gives it: a main binary that is not on
+/// this machine, and `gap`'s library as `path` with `build_id` ("" for none,
+/// as in `/proc/PID/maps`) mapped where a process would map it; one sample
+/// at the run-time address of `gap.inside_export`.
+fn dump_with_library(gap: &LibraryGap, path: &str, build_id: &str) -> Profile {
+    use object::ObjectSegment;
+    let data = std::fs::read(&gap.path).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let in_file = file
+        .segments()
+        .find_map(|s| {
+            let (offset, size) = s.file_range();
+            let vaddr = gap.inside_export.checked_sub(s.address())?;
+            (vaddr < size).then_some(offset + vaddr)
+        })
+        .expect("the export lies in a loadable segment");
+    let base = 0x7f00_0000_0000u64;
+    let mut p = Profile::default();
+    let ty = p.intern("inuse_space");
+    let unit = p.intern("bytes");
+    p.sample_types.push(ValueType { ty, unit });
+    let main = p.intern("/nonexistent/service");
+    let lib = p.intern(path);
+    let build_id = p.intern(build_id);
+    p.mappings.push(Mapping {
+        id: 1,
+        memory_start: 0x5555_0000_0000,
+        memory_limit: 0x5555_0010_0000,
+        filename: main,
+        ..Mapping::default()
+    });
+    p.mappings.push(Mapping {
+        id: 2,
+        memory_start: base,
+        memory_limit: base + data.len() as u64,
+        file_offset: 0,
+        filename: lib,
+        build_id,
+        ..Mapping::default()
+    });
+    p.locations.push(Location {
+        id: 1,
+        mapping_id: 2,
+        address: base + in_file,
+        ..Location::default()
+    });
+    p.samples.push(Sample {
+        location_ids: vec![1],
+        values: vec![1000],
+        labels: vec![],
+    });
+    p
+}
+
+#[test]
+fn a_library_is_named_from_the_file_at_its_path_when_its_build_id_matches() {
+    let Some(gap) = libc_gap() else {
+        eprintln!("no shared C library is mapped: nothing to test");
+        return;
+    };
+    let mut p = dump_with_library(&gap, &gap.path.to_string_lossy(), &gap.build_id);
+    let report = symbolize::symbolize_with_debug_dirs(&mut p, None, &[]);
+    assert_eq!(
+        (report.symbolized, report.unsymbolized),
+        (1, 0),
+        "{report:?}"
+    );
+    let names = function_names(&p, 0);
+    assert!(
+        names.len() == 1 && gap.exported.contains(&names[0]),
+        "{names:?} is not one of {:?}",
+        gap.exported
+    );
+}
+
+#[test]
+fn a_library_frame_never_asks_for_the_binary() {
+    let Some(gap) = libc_gap() else {
+        eprintln!("no shared C library is mapped: nothing to test");
+        return;
+    };
+    // Missing here, with a build id to look for: a warning that says so.
+    let mut p = dump_with_library(&gap, "/nonexistent/lib/libfoo.so.1", "abcdef0123");
+    let report = symbolize::symbolize_with_debug_dirs(&mut p, None, &[]);
+    let [w @ Warning::Library { locations: 1, .. }] = &report.warnings[..] else {
+        panic!("{:?}", report.warnings);
+    };
+    let text = w.to_string();
+    assert!(
+        text.contains("/nonexistent/lib/libfoo.so.1")
+            && text.contains("not on this machine")
+            && text.contains("[libfoo.so.1]")
+            && !text.contains("--binary"),
+        "{text}"
+    );
+    // Another copy here: named after neither.
+    let mut p = dump_with_library(&gap, &gap.path.to_string_lossy(), "abcdef0123");
+    let report = symbolize::symbolize_with_debug_dirs(&mut p, None, &[]);
+    let [w @ Warning::Library { .. }] = &report.warnings[..] else {
+        panic!("{:?}", report.warnings);
+    };
+    assert!(
+        w.to_string().contains("not the one that ran") && !w.to_string().contains("--binary"),
+        "{w}"
+    );
+    assert!(p.locations[0].lines.is_empty());
+    // Without a build id (an allocator dump's maps), the frame stays the
+    // library's, as pprof shows it, and no warning repeats on every file.
+    let mut p = dump_with_library(&gap, &gap.path.to_string_lossy(), "");
+    let report = symbolize::symbolize_with_debug_dirs(&mut p, None, &[]);
+    assert_eq!(
+        (report.symbolized, report.unsymbolized),
+        (0, 1),
+        "{report:?}"
+    );
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}

@@ -3,6 +3,7 @@
 
 use super::rules::raw_trend;
 use super::{GoroutineSite, Site};
+use crate::analysis::leak_proof::LeakProof;
 use crate::analysis::series::{Series, SiteSeries};
 use crate::analysis::stats::{self, Trend};
 
@@ -52,8 +53,56 @@ pub(super) fn goroutines(goroutines: &Series, sites: &[SiteSeries]) -> Vec<Gorou
             last: s.values.last().copied().unwrap_or(0.0) as u64,
             slope_per_hour: t.slope * 3600.0,
             share,
+            proven_leaked: None,
         })
         .collect()
+}
+
+/// The sites of Go's goroutine leak profile, most leaked goroutines first,
+/// ahead of the rising sites (`rising`) it does not name. A site both name
+/// keeps its trend figures.
+pub(super) fn proven(
+    proof: &LeakProof,
+    sites: &[SiteSeries],
+    rising: Vec<GoroutineSite>,
+) -> Vec<GoroutineSite> {
+    let mut rising = rising;
+    let mut out: Vec<GoroutineSite> = proof
+        .sites
+        .iter()
+        .take(MAX_SITES)
+        .map(|(function, leaked, chain)| {
+            let share = share(*leaked as f64, proof.total as f64);
+            if let Some(i) = rising.iter().position(|s| s.function == *function) {
+                let mut s = rising.remove(i);
+                s.proven_leaked = Some(*leaked);
+                s.share = share;
+                return s;
+            }
+            let series = sites.iter().find(|s| s.function == *function);
+            let stack = if chain.is_empty() {
+                vec![function.clone()]
+            } else {
+                chain.iter().map(|f| f.function.clone()).collect()
+            };
+            GoroutineSite {
+                function: function.clone(),
+                stack,
+                first: series
+                    .and_then(|s| s.values.first())
+                    .map_or(0, |v| *v as u64),
+                last: series
+                    .and_then(|s| s.values.last())
+                    .map_or(*leaked, |v| *v as u64),
+                slope_per_hour: 0.0,
+                share,
+                proven_leaked: Some(*leaked),
+            }
+        })
+        .collect();
+    out.extend(rising);
+    out.truncate(MAX_SITES);
+    out
 }
 
 /// The rising sites worth naming, with their trend and their share of the
@@ -93,8 +142,9 @@ fn stack_names(s: &SiteSeries) -> Vec<String> {
 }
 
 /// The sites with a significant rising trend of their own, steepest first.
-/// Only the largest risers between the first and last profile are tested,
-/// which bounds the work on profiles with thousands of sites.
+/// Only the largest risers from the first to the last third of each
+/// lifetime are tested, which bounds the work on profiles with thousands of
+/// sites.
 fn rising_sites<'a>(
     parent: &Series,
     sites: &'a [SiteSeries],
@@ -104,11 +154,20 @@ fn rising_sites<'a>(
         .iter()
         .filter(|s| s.values.len() == parent.len())
         .map(|s| {
-            let n = s.values.len();
-            let third = (n / 3).max(1);
-            let early: f64 = s.values[..third].iter().sum::<f64>() / third as f64;
-            let late: f64 = s.values[n - third..].iter().sum::<f64>() / third as f64;
-            (s, late - early)
+            // Within each lifetime: across a restart, a young process's
+            // last third can sit below an old one's first.
+            let rise = segments
+                .iter()
+                .filter(|g| !g.is_empty())
+                .map(|g| {
+                    let v = &s.values[g.clone()];
+                    let third = (v.len() / 3).max(1);
+                    let early: f64 = v[..third].iter().sum::<f64>() / third as f64;
+                    let late: f64 = v[v.len() - third..].iter().sum::<f64>() / third as f64;
+                    late - early
+                })
+                .sum::<f64>();
+            (s, rise)
         })
         .filter(|(_, rise)| *rise > 0.0)
         .collect();

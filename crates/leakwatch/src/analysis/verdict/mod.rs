@@ -136,6 +136,10 @@ pub struct GoroutineTrend {
     /// The smallest steady growth, goroutines per hour, this window would
     /// have called a leak; `null` when the series is too short to judge.
     pub detectable_per_hour: Option<f64>,
+    /// Goroutines Go's leak detector (the `goroutineleak` profile) lists in
+    /// its latest profile: each is proven leaked. `null` when the endpoint
+    /// does not serve that profile.
+    pub proven_leaked: Option<u64>,
 }
 
 /// The memory limit and when it will be reached.
@@ -148,7 +152,8 @@ pub struct Limit {
     /// Seconds from the end of the window to the limit at the estimated
     /// rate; `null` when nothing grows.
     pub time_to_limit_seconds: Option<f64>,
-    /// The same at the highest rate the slope's 95% interval allows.
+    /// The same at the highest rate the 95% intervals of the slope and of
+    /// the recent part's slope allow.
     pub time_to_limit_low_seconds: Option<f64>,
     /// The same at the lowest rate; `null` when that rate is not positive
     /// (the limit may never be reached).
@@ -217,8 +222,12 @@ pub struct GoroutineSite {
     pub last: u64,
     /// Theil–Sen slope, goroutines per hour.
     pub slope_per_hour: f64,
-    /// Its part of the total goroutine growth, 0–1.
+    /// Its part of the total goroutine growth, 0–1 (of the proven leaked
+    /// goroutines, when Go's leak detector names the site).
     pub share: f64,
+    /// Goroutines Go's leak detector lists as leaked here; `null` when it
+    /// does not name this site (or does not run).
+    pub proven_leaked: Option<u64>,
 }
 
 /// An event of the window.

@@ -7,6 +7,7 @@ use super::summary::{self, Facts};
 use super::{events, growing_sites, limit, sawtooth};
 use super::{Decision, GoroutineTrend, HeapTrend, LeakKind, MemoryTrend, Verdict, SCHEMA};
 use crate::analysis::growth::{assess, detectable_slope, Assessment, Thresholds, TooFew};
+use crate::analysis::leak_proof::LeakProof;
 use crate::analysis::series::{Observations, Series};
 use crate::analysis::sites::is_runtime_frame;
 use crate::analysis::stats::{self, Trend};
@@ -43,6 +44,9 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
 
     let heap_growing = heap_a.as_ref().is_ok_and(Assessment::growing);
     let gr_growing = gr_a.as_ref().is_ok_and(Assessment::growing);
+    // Go's leak detector proves what a trend can only suggest: a goroutine
+    // it lists can never run again, however short the window.
+    let proof = obs.goroutine_leak.as_ref().filter(|p| p.total > 0);
     let rss_growing = rss_a.as_ref().is_ok_and(Assessment::growing);
 
     let native = match &rss_a {
@@ -56,7 +60,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     if heap_growing {
         kind.push(LeakKind::Heap);
     }
-    if gr_growing {
+    if gr_growing || proof.is_some() {
         kind.push(LeakKind::Goroutines);
     }
     if native.is_some() {
@@ -73,7 +77,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     } else {
         rss_a.as_ref().map_err(|e| *e)
     };
-    let verdict = if !kind.is_empty() && primary.is_ok() {
+    let verdict = if !kind.is_empty() && (primary.is_ok() || proof.is_some()) {
         Decision::Leak
     } else if primary.is_ok() {
         Decision::NoLeak
@@ -89,11 +93,14 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     } else {
         Vec::new()
     };
-    let goroutine_sites = if kind.contains(&LeakKind::Goroutines) {
+    let mut goroutine_sites = if kind.contains(&LeakKind::Goroutines) && gr_growing {
         growing_sites::goroutines(&obs.goroutine_site_points, &obs.goroutine_sites)
     } else {
         Vec::new()
     };
+    if let Some(proof) = proof {
+        goroutine_sites = growing_sites::proven(proof, &obs.goroutine_sites, goroutine_sites);
+    }
 
     // Leaked goroutines take heap with them (their `g` structures are
     // allocated in runtime.malg, and whatever they hold). When most of the
@@ -117,7 +124,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     }
 
     let limit = limit::estimate(obs, opts, verdict, &rss_a, &heap_a);
-    let sawtooth = sawtooth::detect(obs);
+    let sawtooth = leaking_series(obs, &kind).and_then(|s| sawtooth::detect(obs, s));
     let events = events::of_window(obs, sawtooth.as_ref());
 
     let facts = Facts {
@@ -146,7 +153,7 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
             sample_type: "inuse_space",
             trend,
         }),
-        goroutines: goroutine_trend(&obs.goroutines, &gr_a),
+        goroutines: goroutine_trend(&obs.goroutines, &gr_a, obs.goroutine_leak.as_ref()),
         limit,
         sites,
         goroutine_sites,
@@ -154,7 +161,22 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
     }
 }
 
-fn assess_series(s: &Series, th: &Thresholds) -> Result<Assessment, TooFew> {
+/// The series whose growth made the verdict a leak, for the sawtooth: the
+/// heap's, else RSS's (a native or RSS-only leak), else the goroutine
+/// count's; `None` without a leak.
+fn leaking_series<'a>(obs: &'a Observations, kind: &[LeakKind]) -> Option<&'a Series> {
+    if kind.contains(&LeakKind::Heap) {
+        Some(obs.heap_signal())
+    } else if kind.contains(&LeakKind::Native) || kind.contains(&LeakKind::Rss) {
+        Some(&obs.rss)
+    } else if kind.contains(&LeakKind::Goroutines) {
+        Some(&obs.goroutines)
+    } else {
+        None
+    }
+}
+
+pub(super) fn assess_series(s: &Series, th: &Thresholds) -> Result<Assessment, TooFew> {
     assess(&s.t, &s.y, &s.segments(), th)
 }
 
@@ -190,7 +212,11 @@ fn memory_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<MemoryTren
     })
 }
 
-fn goroutine_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<GoroutineTrend> {
+fn goroutine_trend(
+    s: &Series,
+    a: &Result<Assessment, TooFew>,
+    proof: Option<&LeakProof>,
+) -> Option<GoroutineTrend> {
     let trend = reported_trend(s, a)?;
     Some(GoroutineTrend {
         first: s.first()? as u64,
@@ -199,6 +225,7 @@ fn goroutine_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<Gorouti
         p_value: trend.p_value,
         growing: a.as_ref().is_ok_and(Assessment::growing),
         detectable_per_hour: detectable(s, &Thresholds::COUNT).map(|d| d * 3600.0),
+        proven_leaked: proof.map(|p| p.total),
     })
 }
 

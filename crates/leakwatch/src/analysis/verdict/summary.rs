@@ -116,19 +116,31 @@ pub(super) fn paragraph(verdict: Decision, kind: &[LeakKind], f: &Facts) -> Stri
         Decision::Leak => {
             if kind.contains(&LeakKind::Heap) {
                 let a = f.heap_a.as_ref().expect("heap leak has an assessment");
-                let mut s = format!(
-                    "Heap grows {} from {} to {} over {}",
-                    rate_with_interval(&a.whole),
-                    format_bytes_f64(f.obs.heap_signal().first().unwrap_or(0.0)),
-                    format_bytes_f64(f.obs.heap_signal().last().unwrap_or(0.0)),
-                    human_secs(a.span)
-                );
+                let heap = f.obs.heap_signal();
+                let lifetimes = heap.segments().len();
+                // Across restarts, first and last value are two young
+                // processes: the growth is within each lifetime.
+                let mut s = if lifetimes >= 2 {
+                    format!(
+                        "Heap grows {} within each of {lifetimes} process lifetimes over {}",
+                        rate_with_interval(&a.whole),
+                        human_secs(a.span)
+                    )
+                } else {
+                    format!(
+                        "Heap grows {} from {} to {} over {}",
+                        rate_with_interval(&a.whole),
+                        format_bytes_f64(heap.first().unwrap_or(0.0)),
+                        format_bytes_f64(heap.last().unwrap_or(0.0)),
+                        human_secs(a.span)
+                    )
+                };
                 // Objects tell many small allocations from a few growing
                 // buffers (a slice that doubles adds bytes, not objects).
                 if let (Some(first), Some(last)) =
                     (f.obs.heap_objects.first(), f.obs.heap_objects.last())
                 {
-                    if last > first {
+                    if last > first && lifetimes < 2 {
                         s.push_str(&format!(
                             " ({} → {} live objects)",
                             count(first),
@@ -147,14 +159,37 @@ pub(super) fn paragraph(verdict: Decision, kind: &[LeakKind], f: &Facts) -> Stri
                 parts.push(s + ".");
             }
             if kind.contains(&LeakKind::Goroutines) {
-                let a = f.gr_a.as_ref().expect("goroutine leak has an assessment");
-                let mut s = format!(
-                    "Goroutines grow {} ({} → {})",
-                    count_rate(a.whole.slope),
-                    f.obs.goroutines.first().unwrap_or(0.0),
-                    f.obs.goroutines.last().unwrap_or(0.0)
-                );
-                if let Some(site) = f.goroutine_sites.first() {
+                let proof = f.obs.goroutine_leak.as_ref().filter(|p| p.total > 0);
+                let trend = f.gr_a.as_ref().ok().filter(|a| a.growing());
+                let mut s = String::new();
+                if let Some(p) = proof {
+                    s.push_str(&format!(
+                        "Go's goroutine leak detector proves {} goroutine(s) leaked: blocked where nothing reachable can ever wake them",
+                        p.total
+                    ));
+                    if let Some(site) = f.goroutine_sites.first() {
+                        s.push_str(&format!(
+                            ", {} of them in {}",
+                            site.proven_leaked.unwrap_or(0),
+                            site.function
+                        ));
+                        if let Some(caller) = site.stack.get(1) {
+                            s.push_str(&format!(" ← {caller}"));
+                        }
+                    }
+                    if trend.is_some() {
+                        s.push_str(". ");
+                    }
+                }
+                if let Some(a) = trend {
+                    s.push_str(&format!(
+                        "Goroutines grow {} ({} → {})",
+                        count_rate(a.whole.slope),
+                        f.obs.goroutines.first().unwrap_or(0.0),
+                        f.obs.goroutines.last().unwrap_or(0.0)
+                    ));
+                }
+                if let Some(site) = f.goroutine_sites.first().filter(|_| proof.is_none()) {
                     s.push_str(&format!(
                         "; {} of them are blocked in {}",
                         percent(site.share),

@@ -48,6 +48,7 @@ fn obs(rss: Series, heap: Series, goroutines: Series) -> Observations {
         gc_forced: false,
         goroutine_sites: Vec::new(),
         goroutine_site_points: goroutines.clone(),
+        goroutine_leak: None,
         heap,
         goroutines,
         lifetimes: vec![Lifetime {
@@ -191,6 +192,77 @@ fn rss_only_growth_is_an_rss_leak() {
 }
 
 #[test]
+fn go_s_leak_detector_decides_where_the_window_is_too_short_for_a_trend() {
+    // Five profile rounds: far too few for a trend of anything.
+    let rss = series(5, 1.0, |t| 10.0 * MIB + wobble(t) * 1024.0);
+    let heap = series(5, 1.0, |_| 3.0 * MIB);
+    let gr = series(5, 1.0, |_| 9.0);
+    let mut o = obs(rss.clone(), heap.clone(), gr.clone());
+    let without = decide(&o, &Options::default());
+    assert_eq!(
+        without.verdict,
+        Decision::Inconclusive,
+        "{}",
+        without.summary
+    );
+    assert_eq!(without.goroutines.as_ref().unwrap().proven_leaked, None);
+
+    let chain = |leaf: &str, caller: &str| {
+        [leaf, caller]
+            .iter()
+            .map(|f| Frame {
+                function: (*f).into(),
+                file: "/src/main.go".into(),
+                line: 0,
+            })
+            .collect()
+    };
+    o.goroutine_leak = Some(crate::analysis::leak_proof::LeakProof {
+        t: 4.0,
+        total: 7,
+        sites: vec![
+            (
+                "main.fanOut.func1".into(),
+                4,
+                chain("main.fanOut.func1", "main.fanOut"),
+            ),
+            (
+                "main.lockOrphan".into(),
+                3,
+                chain("main.lockOrphan", "main.run"),
+            ),
+        ],
+    });
+    let v = decide(&o, &Options::default());
+    assert_eq!(v.verdict, Decision::Leak, "{}", v.summary);
+    assert_eq!(v.kind, vec![LeakKind::Goroutines]);
+    assert_eq!(v.goroutines.as_ref().unwrap().proven_leaked, Some(7));
+    let sites: Vec<(&str, Option<u64>)> = v
+        .goroutine_sites
+        .iter()
+        .map(|s| (s.function.as_str(), s.proven_leaked))
+        .collect();
+    assert_eq!(
+        sites,
+        vec![("main.fanOut.func1", Some(4)), ("main.lockOrphan", Some(3))]
+    );
+    assert!(
+        v.summary.contains("proves 7 goroutine(s) leaked")
+            && v.summary
+                .contains("4 of them in main.fanOut.func1 ← main.fanOut"),
+        "{}",
+        v.summary
+    );
+
+    // A detector that ran and found nothing proves nothing.
+    o.goroutine_leak.as_mut().unwrap().total = 0;
+    o.goroutine_leak.as_mut().unwrap().sites.clear();
+    let v = decide(&o, &Options::default());
+    assert_eq!(v.verdict, Decision::Inconclusive, "{}", v.summary);
+    assert_eq!(v.goroutines.unwrap().proven_leaked, Some(0));
+}
+
+#[test]
 fn goroutine_growth_names_the_blocked_function() {
     let rss = series(60, 1.0, |t| 10.0 * MIB + 0.02 * MIB * t);
     let heap = series(20, 3.0, |_| 3.0 * MIB);
@@ -286,6 +358,92 @@ fn sawtooth_of_restarts_is_a_leak_and_reported() {
         .events
         .iter()
         .any(|e| e.kind == VerdictEventKind::Sawtooth));
+}
+
+/// Lifetimes of 15 one-second heap profiles, each starting again from 3
+/// MiB: `shape(age)` is a lifetime's heap above that, and its growing site
+/// holds all of it. The first four lifetimes die; the watch began when the
+/// first was 8 s old, and ends when the last is 5 s young.
+fn restarted(shape: impl Fn(f64) -> f64) -> Observations {
+    let lens = [15, 15, 15, 15, 5];
+    let (mut t, mut age, mut lifetime) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, len) in lens.iter().enumerate() {
+        let born = if k == 0 { 8 } else { 0 };
+        for i in 0..*len {
+            t.push((k * 16 + i) as f64);
+            age.push((born + i) as f64);
+            lifetime.push(k);
+        }
+    }
+    let site_bytes: Vec<f64> = age.iter().map(|&a| shape(a)).collect();
+    let heap = Series {
+        y: site_bytes
+            .iter()
+            .zip(&t)
+            .map(|(b, &t)| 3.0 * MIB + b + 0.02 * MIB * wobble(t))
+            .collect(),
+        lifetime: lifetime.clone(),
+        t: t.clone(),
+    };
+    let rss = Series {
+        y: heap.y.iter().map(|h| 2.0 * h).collect(),
+        ..heap.clone()
+    };
+    let mut o = obs(rss, heap, Series::default());
+    o.heap_sites = vec![site("main.newEntry", "main.(*cache).get", site_bytes)];
+    o.lifetimes = lens
+        .iter()
+        .enumerate()
+        .map(|(k, len)| Lifetime {
+            pid: 100 + k as u32,
+            start: (k * 16) as f64,
+            end: (k * 16 + len - 1) as f64,
+            died: k < 4,
+            oom_killed: false,
+        })
+        .collect();
+    o
+}
+
+#[test]
+fn a_slow_heap_leak_across_short_lifetimes_is_a_leak_with_its_site_and_sawtooth() {
+    // 0.2 MiB/s in every lifetime: the window's first third holds an old
+    // process, its last third young ones, so only within lifetimes does
+    // the site rise.
+    let v = decide(&restarted(|a| 0.2 * MIB * a), &Options::default());
+    assert_eq!(v.verdict, Decision::Leak, "{}", v.summary);
+    assert_eq!(v.kind, vec![LeakKind::Heap]);
+    assert_eq!(
+        v.sites.first().map(|s| s.function.as_str()),
+        Some("main.newEntry")
+    );
+    assert!(
+        v.summary.contains("within each of 5 process lifetimes"),
+        "{}",
+        v.summary
+    );
+    assert!(
+        v.summary.contains("Sawtooth: The process died 4 times"),
+        "{}",
+        v.summary
+    );
+}
+
+#[test]
+fn a_warm_up_in_every_short_lifetime_is_no_leak_and_no_sawtooth() {
+    // Each lifetime fills 1 MiB in 9 s, then stays flat until it dies.
+    let v = decide(
+        &restarted(|a| MIB * (a / 9.0).min(1.0)),
+        &Options::default(),
+    );
+    assert_eq!(v.verdict, Decision::NoLeak, "{}", v.summary);
+    assert!(
+        v.events
+            .iter()
+            .all(|e| e.kind != VerdictEventKind::Sawtooth),
+        "{:?}",
+        v.events
+    );
 }
 
 /// The verdict JSON has the fields `docs/json.md` documents.

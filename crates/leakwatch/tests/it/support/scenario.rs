@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -23,28 +23,41 @@ use super::{describe, go, repo_root, target_dir};
 pub fn binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let bin_dir = target_dir().join("go-bin");
-            std::fs::create_dir_all(&bin_dir).expect("create target/go-bin");
-            let out = bin_dir.join("scenario-cgo");
-            // Private name, then rename: parallel test processes never run
-            // a half-written binary.
-            let tmp = bin_dir.join(format!(".scenario-cgo.{}", std::process::id()));
-            let mut cmd = go();
-            cmd.env("CGO_ENABLED", "1")
-                .current_dir(repo_root().join("testdata/scenario"))
-                .arg("build")
-                .arg("-o")
-                .arg(&tmp)
-                .arg(".");
-            let result = cmd.output().unwrap_or_else(|e| {
-                panic!("cannot run `go` ({e}); install Go (Debian: apt-get install golang-go gcc)")
-            });
-            assert!(result.status.success(), "{}", describe(&cmd, &result));
-            std::fs::rename(&tmp, &out).expect("move the scenario binary into place");
-            out
-        })
+        .get_or_init(|| build("scenario-cgo", &[("CGO_ENABLED", "1")], &[]))
         .clone()
+}
+
+/// The scenario binary built position-independent (`-buildmode=pie`, as
+/// distributions build Go services), `target/go-bin/scenario-pie`, once per
+/// test process.
+pub fn pie_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build("scenario-pie", &[], &["-buildmode=pie"]))
+        .clone()
+}
+
+fn build(name: &str, env: &[(&str, &str)], flags: &[&str]) -> PathBuf {
+    let bin_dir = target_dir().join("go-bin");
+    std::fs::create_dir_all(&bin_dir).expect("create target/go-bin");
+    let out = bin_dir.join(name);
+    // Private name, then rename: parallel test processes never run a
+    // half-written binary.
+    let tmp = bin_dir.join(format!(".{name}.{}", std::process::id()));
+    let mut cmd = go();
+    cmd.envs(env.iter().copied())
+        .current_dir(repo_root().join("testdata/scenario"))
+        .arg("build")
+        .args(flags)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(".");
+    let result = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run `go` ({e}); install Go (Debian: apt-get install golang-go gcc)")
+    });
+    assert!(result.status.success(), "{}", describe(&cmd, &result));
+    std::fs::rename(&tmp, &out).expect("move the scenario binary into place");
+    out
 }
 
 /// A loopback port that was free a moment ago (for a service that must be
@@ -90,7 +103,13 @@ impl Service {
     /// Starts `scenario -mode MODE ARGS…` on a free port and waits (up to
     /// 20 s) for its `listening on` line.
     pub fn start(mode: &str, args: &[&str]) -> Service {
-        let mut child = Command::new(binary())
+        Service::start_binary(&binary(), mode, args)
+    }
+
+    /// [`Service::start`] with another build of the scenario (e.g.
+    /// [`pie_binary`]).
+    pub fn start_binary(binary: &Path, mode: &str, args: &[&str]) -> Service {
+        let mut child = Command::new(binary)
             .args(["-mode", mode, "-addr", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())

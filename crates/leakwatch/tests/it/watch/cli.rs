@@ -1,5 +1,6 @@
-//! The command line of `watch` and `check`: bad arguments name their flag,
-//! and a spawned child's stdout stays out of the JSON verdict.
+//! The command line of `watch`, `check` and `analyze`: bad arguments name
+//! their flag, a spawned child's stdout stays out of the JSON verdict, and
+//! `analyze --until` cuts the window where it says.
 
 use crate::support;
 
@@ -7,7 +8,7 @@ use std::fs;
 
 use serde_json::Value;
 
-use super::out_dir;
+use super::{analyze_json, analyze_json_with, meta, out_dir, samples};
 
 #[test]
 fn bad_arguments_are_errors_that_name_the_flag() {
@@ -69,4 +70,60 @@ fn a_spawned_childs_stdout_does_not_corrupt_the_verdict_json() {
     assert_eq!(verdict["schema"], "leakwatch.verdict/1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("listening on"), "{stderr}");
+}
+
+#[test]
+fn analyze_until_judges_the_recording_up_to_then() {
+    let scratch = support::scratch();
+    let dir = out_dir(scratch.path());
+    support::run_ok(support::leakwatch().args([
+        "watch",
+        "--interval",
+        "100ms",
+        "--duration",
+        "2s",
+        "--out",
+        dir.to_str().unwrap(),
+        "--",
+        "sleep",
+        "10",
+    ]));
+    let whole = analyze_json(&dir);
+    assert_eq!(whole["interim"], false, "{whole:#}");
+
+    // Half a second in: only what was recorded by then, and interim.
+    let start = humantime::parse_rfc3339(meta(&dir)["start"].as_str().unwrap()).unwrap();
+    let cut = start + std::time::Duration::from_millis(500);
+    let early = analyze_json_with(&dir, &["--until", "+500ms"]);
+    assert_eq!(early["interim"], true, "{early:#}");
+    let end = humantime::parse_rfc3339(early["window"]["end"].as_str().unwrap()).unwrap();
+    assert!(start <= end && end <= cut, "{early:#}");
+    let before_cut = samples(&dir)
+        .iter()
+        .filter(|s| humantime::parse_rfc3339(s["time"].as_str().unwrap()).unwrap() <= cut)
+        .count();
+    assert!(before_cut < samples(&dir).len());
+    assert_eq!(early["window"]["rss_samples"], before_cut, "{early:#}");
+    // The same instant written in RFC 3339.
+    let at = humantime::format_rfc3339_micros(cut).to_string();
+    assert_eq!(analyze_json_with(&dir, &["--until", &at]), early);
+    // A cut after the end is the whole recording.
+    assert_eq!(analyze_json_with(&dir, &["--until", "+1h"]), whole);
+
+    // Before the start, or not a time: a one-line error naming the flag.
+    for (bad, says) in [
+        ("2000-01-01T00:00:00Z", "before the recording's start"),
+        ("yesterday", "not an RFC 3339"),
+        ("+soon", "not a duration"),
+    ] {
+        let out = support::run_err(support::leakwatch().args([
+            "analyze",
+            "--until",
+            bad,
+            dir.to_str().unwrap(),
+        ]));
+        assert_eq!(out.status.code(), Some(2), "--until {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--until") && err.contains(says), "{err}");
+    }
 }

@@ -178,8 +178,9 @@ fn a_misbehaving_endpoint_becomes_events_while_sampling_goes_on() {
             .count()
             >= 2
     );
-    // Goroutine profiles and runtime statistics are 404: each is given up
-    // after the first answer instead of failing every round.
+    // Goroutine and goroutine leak profiles and runtime statistics are 404:
+    // each is given up after the first answer instead of failing every
+    // round.
     assert!(!events_of(&evs, "scrape_error")
         .iter()
         .any(|e| e["profile"] == "goroutine"));
@@ -189,7 +190,11 @@ fn a_misbehaving_endpoint_becomes_events_while_sampling_goes_on() {
         .map(|e| e["profile"].as_str().unwrap())
         .collect();
     which.sort();
-    assert_eq!(which, ["goroutine", "runtime_stats"], "{evs:#?}");
+    assert_eq!(
+        which,
+        ["goroutine", "goroutineleak", "runtime_stats"],
+        "{evs:#?}"
+    );
     assert!(listed_profiles(&dir, "heap").is_empty());
 
     // Sampling went on through all of it, including the 600 ms hang: no gap

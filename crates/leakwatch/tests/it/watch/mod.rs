@@ -89,8 +89,13 @@ fn end_event(dir: &Path) -> Value {
 /// `analyze --json DIR`; any verdict will do (exit 0 no leak, 1 leak, 3
 /// inconclusive), only an error (2) fails.
 fn analyze_json(dir: &Path) -> Value {
+    analyze_json_with(dir, &[])
+}
+
+/// [`analyze_json`] with more flags (`--until`, `--limit`).
+fn analyze_json_with(dir: &Path, flags: &[&str]) -> Value {
     let mut cmd = support::leakwatch();
-    cmd.arg("analyze").arg("--json").arg(dir);
+    cmd.arg("analyze").arg("--json").args(flags).arg(dir);
     let out = cmd.output().expect("run leakwatch analyze");
     assert!(
         matches!(out.status.code(), Some(0 | 1 | 3)),
