@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	scenario -mode mapcache [-addr 127.0.0.1:0] [-rate 200] [-keys 2000] [-size 1024] [-exit-after 0]
+//	scenario -mode mapcache [-addr 127.0.0.1:0] [-rate 200] [-keys 2000] [-size 1024] [-exit-after 0] [-warmup 3m]
 //
 // -exit-after DURATION (e.g. 12s) makes the process exit with code 137 that
 // long after it starts listening: a stand-in for the seed's OOM kill, so a
@@ -41,6 +41,16 @@
 //	            through main.nativeAlloc. Invisible to Go's heap profile;
 //	            RSS grows. Leak: native.
 //	idle        no load at all. No leak.
+//	slowleak    a 24 MiB resident table, bursty GC-heavy load (main.burst
+//	            holds 0-4 MiB of buffers for a moment every half second,
+//	            each request throws away 64 KiB), and every 10th request
+//	            keeps a -size session record in main.rememberSession:
+//	            about 1.3 MiB a minute at the defaults, 5% of the heap.
+//	            Leak: heap, site main.rememberSession.
+//	warmup      cache.get with a key space that widens over -warmup (3
+//	            minutes): the cache fills with -keys entries of 4x-size
+//	            bytes (about 24 MiB) as slowly as a real cache warms, then
+//	            stays flat. No leak (a long warm-up, then plateau).
 //
 // At the default rate (200/s) and size (1 KiB) a leaking mode grows about
 // 200-300 KiB/s, clearly visible within 20-40 s while small enough that
@@ -56,10 +66,12 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/rand"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -67,11 +79,12 @@ import (
 
 var (
 	addr      = flag.String("addr", "127.0.0.1:0", "address to serve net/http/pprof on")
-	mode      = flag.String("mode", "mapcache", "behaviour: mapcache, lru, plateau, churn, slice, goroutines, cgo, idle")
+	mode      = flag.String("mode", "mapcache", "behaviour: mapcache, lru, plateau, churn, slice, goroutines, cgo, idle, slowleak, warmup")
 	rate      = flag.Int("rate", 200, "requests per second driven internally")
-	keys      = flag.Int("keys", 2000, "capacity of the lru mode and key count of the plateau mode")
+	keys      = flag.Int("keys", 2000, "capacity of the lru mode and key count of the plateau and warmup modes (warmup: 6000 unless set)")
 	size      = flag.Int("size", 1024, "bytes per leaked entry/record/allocation")
 	exitAfter = flag.Duration("exit-after", 0, "exit with code 137 after this long, standing in for an OOM kill (0: never)")
+	warmup    = flag.Duration("warmup", 3*time.Minute, "how long the warmup mode's cache takes to fill")
 )
 
 // oomExitCode is what a shell reports for a process killed by SIGKILL, the
@@ -162,6 +175,77 @@ func churnWork(n int) {
 	sink ^= buf[n%len(buf)]
 }
 
+// sessions is the slowleak mode's bug: records kept per session and never
+// expired. base is its legitimate resident table.
+var (
+	sessions [][]byte
+	base     [][]byte
+	started  time.Time
+)
+
+//go:noinline
+func rememberSession(n int) {
+	rec := make([]byte, *size)
+	rec[0] = byte(n)
+	sessions = append(sessions, rec)
+}
+
+//go:noinline
+func loadBase() {
+	for i := 0; i < 24<<20/(64<<10); i++ {
+		b := make([]byte, 64<<10)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = byte(i)
+		}
+		base = append(base, b)
+	}
+}
+
+// burst holds mib MiB of buffers for hold: the working set of a spike of
+// requests, live at some collections and not at others.
+//
+//go:noinline
+func burst(mib float64, hold time.Duration) {
+	held := make([][]byte, int(mib*16))
+	for i := range held {
+		held[i] = make([]byte, 64<<10)
+		held[i][0] = byte(i)
+	}
+	time.Sleep(hold)
+	runtime.KeepAlive(held)
+}
+
+// bursts starts a burst every half second or so: 0-4 MiB (most small, a
+// few large) held for 0.1-1 s.
+func bursts() {
+	r := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for {
+		time.Sleep(time.Duration(250+r.Intn(500)) * time.Millisecond)
+		mib := r.ExpFloat64() * 0.75
+		if mib > 4 {
+			mib = 4
+		}
+		go burst(mib, time.Duration(100+r.Intn(900))*time.Millisecond)
+	}
+}
+
+//go:noinline
+func throwAway(n int) {
+	buf := make([]byte, 64<<10)
+	buf[n%len(buf)] = byte(n)
+	sink ^= buf[(n*7)%len(buf)]
+}
+
+// warmKey is the warmup mode's key: the key space widens from 1 to -keys
+// over -warmup, so the cache fills at the pace a real one warms.
+func warmKey(n int) string {
+	active := *keys
+	if f := time.Since(started).Seconds() / warmup.Seconds(); f < 1 {
+		active = 1 + int(f*float64(*keys))
+	}
+	return "warm-" + strconv.Itoa(n%active)
+}
+
 //go:noinline
 func awaitReply(reply chan struct{}) {
 	<-reply
@@ -186,6 +270,14 @@ func handle(n int) {
 		go awaitReply(blocked)
 	case "cgo":
 		nativeAlloc(*size)
+	case "slowleak":
+		throwAway(n)
+		if n%10 == 0 {
+			rememberSession(n)
+		}
+	case "warmup":
+		theCache.get(warmKey(n))
+		throwAway(n)
 	}
 }
 
@@ -210,7 +302,7 @@ func drive() {
 func main() {
 	flag.Parse()
 	switch *mode {
-	case "mapcache", "lru", "plateau", "churn", "slice", "goroutines", "cgo", "idle":
+	case "mapcache", "lru", "plateau", "churn", "slice", "goroutines", "cgo", "idle", "slowleak", "warmup":
 	default:
 		fmt.Fprintf(os.Stderr, "scenario: unknown -mode %q\n", *mode)
 		os.Exit(2)
@@ -223,11 +315,29 @@ func main() {
 		fmt.Fprintln(os.Stderr, "scenario: -keys and -size must be positive")
 		os.Exit(2)
 	}
+	if *warmup <= 0 {
+		fmt.Fprintln(os.Stderr, "scenario: -warmup must be positive")
+		os.Exit(2)
+	}
 	if *exitAfter < 0 {
 		fmt.Fprintln(os.Stderr, "scenario: -exit-after must not be negative")
 		os.Exit(2)
 	}
 	theLRU = &lruCache{cap: *keys, order: list.New(), m: make(map[string]*list.Element)}
+	if *mode == "warmup" {
+		keysSet := false
+		flag.Visit(func(f *flag.Flag) { keysSet = keysSet || f.Name == "keys" })
+		if !keysSet {
+			*keys = 6000
+		}
+		// Entries of 4x-size bytes: 6000 x 4 KiB, about 24 MiB when full.
+		*size *= 4
+	}
+	if *mode == "slowleak" {
+		loadBase()
+		go bursts()
+	}
+	started = time.Now()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

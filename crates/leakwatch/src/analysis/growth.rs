@@ -21,16 +21,13 @@ pub struct Thresholds {
     /// Significance level of the recent-part trend test.
     pub alpha_recent: f64,
     /// The recent part is this last fraction of the window's time span (of
-    /// each lifetime's, when the process restarted in the window)...
+    /// each lifetime's, when the process restarted in the window), but never
+    /// fewer than [`Thresholds::min_recent_points`] points (with several
+    /// lifetimes, two per lifetime).
     pub recent_fraction: f64,
-    /// ...but never fewer than this many points (with several lifetimes,
-    /// two per lifetime).
-    pub min_recent_points: usize,
     /// The recent slope must be at least this fraction of the whole slope:
     /// growth that has slowed to a trickle is a plateau being approached.
     pub recent_min_ratio: f64,
-    /// Fewer points than this and the series says nothing either way.
-    pub min_points: usize,
     /// The change over the window (slope × span) must reach this fraction of
     /// the series' median level...
     pub min_relative_change: f64,
@@ -44,9 +41,7 @@ impl Thresholds {
         alpha: 0.01,
         alpha_recent: 0.05,
         recent_fraction: 1.0 / 3.0,
-        min_recent_points: 5,
         recent_min_ratio: 1.0 / 3.0,
-        min_points: 15,
         min_relative_change: 0.05,
         min_absolute_change: 1024.0 * 1024.0,
     };
@@ -57,6 +52,25 @@ impl Thresholds {
         min_absolute_change: 20.0,
         ..Thresholds::BYTES
     };
+
+    /// The fewest points of the recent part: the fewest with which its
+    /// trend test can reach `alpha_recent` at all (5 at 5%; four points
+    /// in perfect order give p = 0.09).
+    pub fn min_recent_points(&self) -> usize {
+        stats::points_to_reach(self.alpha_recent, 1.0, &[])
+    }
+
+    /// The fewest points with which a series can be decided at all, before
+    /// its autocorrelation is known: the whole-window test must be able to
+    /// reach `alpha` (6 points at 1%), and the recent-growth guard needs
+    /// its own minimum in a recent part that is at most half the window —
+    /// with more, "recent" is most of the window and a warm-up that ended
+    /// early would still read as growth now. 10 with leakwatch's values;
+    /// three points never decide. [`assess`] raises the bar further when
+    /// the series' autocorrelation widens the test's variance.
+    pub fn min_points(&self) -> usize {
+        stats::points_to_reach(self.alpha, 1.0, &[]).max(2 * self.min_recent_points())
+    }
 }
 
 /// What a series does over the window.
@@ -99,12 +113,15 @@ impl Assessment {
     }
 }
 
-/// Why a series could not be assessed.
+/// Why a series could not be assessed: with its points (and their
+/// autocorrelation) no trend test could have reached its level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooFew {
     /// Points available.
     pub have: usize,
-    /// Points needed.
+    /// Points needed: at least [`Thresholds::min_points`], more when the
+    /// series' autocorrelation widens the test's variance (estimated as if
+    /// the new points were as autocorrelated as the present ones).
     pub need: usize,
 }
 
@@ -117,17 +134,28 @@ pub fn assess(
     th: &Thresholds,
 ) -> Result<Assessment, TooFew> {
     let n = t.len();
-    if n < th.min_points {
-        return Err(TooFew {
-            have: n,
-            need: th.min_points,
-        });
+    let min_points = th.min_points();
+    let too_few = |need: usize| TooFew {
+        have: n,
+        need: need.max(min_points).max(n + 1),
+    };
+    if n < min_points {
+        return Err(too_few(min_points));
     }
     let (bt, by, bsegs) = bin_segments(t, y, segments, stats::MAX_POINTS);
-    let whole = stats::trend(&bt, &by, &bsegs).ok_or(TooFew {
-        have: n,
-        need: th.min_points,
-    })?;
+    let whole = stats::trend(&bt, &by, &bsegs).ok_or(too_few(min_points))?;
+    // Evidence, not a count: a window decides when its test could have
+    // said "rising" — when even points in perfect order would give a
+    // p-value below alpha with the variance the test actually used (its
+    // Hamed–Rao inflation included). Otherwise "flat" would only mean
+    // "too few to tell", and is not a "no leak".
+    if stats::smallest_p_value(&bsegs, whole.var_factor) >= th.alpha {
+        // How many more the running lifetime needs, its predecessors as
+        // they are: short lifetimes add few pairs, however many they are.
+        let earlier = &bsegs[..bsegs.len().saturating_sub(1)];
+        let need = stats::points_to_reach(th.alpha, whole.var_factor, earlier);
+        return Err(too_few(need));
+    }
     let span = t[n - 1] - t[0];
     let level = stats::median(&mut y.to_vec()).unwrap_or(0.0);
     let change = whole.slope * span;
@@ -166,7 +194,8 @@ pub fn assess(
 }
 
 /// The recent part of a one-lifetime window and the rank-sum witness: the
-/// last third of the time span, but at least `min_recent_points` points.
+/// last third of the time span, but at least
+/// [`Thresholds::min_recent_points`] points.
 fn recent_of_window(
     t: &[f64],
     y: &[f64],
@@ -177,7 +206,7 @@ fn recent_of_window(
     let span = t[n - 1] - t[0];
     let cutoff_t = t[n - 1] - span * th.recent_fraction;
     let by_time = t.partition_point(|&x| x < cutoff_t);
-    let from = by_time.min(n.saturating_sub(th.min_recent_points));
+    let from = by_time.min(n.saturating_sub(th.min_recent_points()));
     let recent_segs: Vec<Range<usize>> = segments
         .iter()
         .filter(|s| s.end > from)
@@ -191,7 +220,7 @@ fn recent_of_window(
     let last_start = segments.last().map_or(0, |s| s.start);
     let mid_cut = t.partition_point(|&x| x < t[n - 1] - 2.0 * span * th.recent_fraction);
     let mid_from = mid_cut
-        .min(from.saturating_sub(th.min_recent_points))
+        .min(from.saturating_sub(th.min_recent_points()))
         .max(last_start);
     let recent_above_middle = if from > mid_from {
         stats::rank_sum_greater(&y[mid_from..from], &y[from..])
@@ -479,8 +508,176 @@ mod tests {
         let y = [1.0, 2.0, 3.0];
         assert_eq!(
             assess(&t, &y, std::slice::from_ref(&(0..3)), &Thresholds::BYTES),
-            Err(TooFew { have: 3, need: 15 })
+            Err(TooFew { have: 3, need: 10 })
         );
+    }
+
+    #[test]
+    fn the_minimum_is_what_the_tests_can_reach() {
+        // Four points in perfect order: p = 0.089 two-sided; five: 0.027;
+        // six: 0.0085 (Mann–Kendall without ties).
+        assert_eq!(stats::points_to_reach(0.05, 1.0, &[]), 5);
+        assert_eq!(stats::points_to_reach(0.01, 1.0, &[]), 6);
+        let p = |n: usize| stats::smallest_p_value(std::slice::from_ref(&(0..n)), 1.0);
+        assert!(p(5) > 0.01 && p(6) < 0.01, "{} {}", p(5), p(6));
+        // Autocorrelation that doubles the variance needs more points.
+        assert!(stats::points_to_reach(0.01, 2.0, &[]) > 6);
+        assert_eq!(Thresholds::BYTES.min_recent_points(), 5);
+        assert_eq!(Thresholds::BYTES.min_points(), 10);
+        assert_eq!(Thresholds::COUNT.min_points(), 10);
+    }
+
+    #[test]
+    fn a_blatant_leak_decides_at_the_minimum() {
+        // Ten profiles, 3 s apart, each 1 MiB above the last: no fixed
+        // count of 15 to wait for.
+        let t = secs(10, 3.0);
+        let e = noise(10, 5);
+        let y: Vec<f64> = t
+            .iter()
+            .zip(&e)
+            .map(|(t, e)| 10.0 * MIB + MIB * t / 3.0 + 0.05 * MIB * e)
+            .collect();
+        assert_eq!(run(&t, &y).shape, Shape::Growing);
+        // Nine cannot, however blatant.
+        let nine = assess(
+            &t[..9],
+            &y[..9],
+            std::slice::from_ref(&(0..9)),
+            &Thresholds::BYTES,
+        );
+        assert_eq!(nine, Err(TooFew { have: 9, need: 10 }));
+    }
+
+    #[test]
+    fn autocorrelation_raises_the_minimum() {
+        // Autocorrelation that triples the variance: ten points in perfect
+        // order no longer reach 1%.
+        let p = |n: usize, f: f64| stats::smallest_p_value(std::slice::from_ref(&(0..n)), f);
+        assert!(p(10, 1.0) < 0.01 && p(10, 3.0) >= 0.01);
+        let need = stats::points_to_reach(0.01, 3.0, &[]);
+        assert!(p(need, 3.0) < 0.01 && p(need - 1, 3.0) >= 0.01, "{need}");
+        assert!(need > 10);
+    }
+
+    #[test]
+    fn short_lifetimes_cannot_decide_however_many() {
+        // Eight lifetimes of two samples each, every one rising: sixteen
+        // points, but only eight pairs, and even all eight in order give
+        // p = 0.013. Too few — not "no leak" — and what is missing is a
+        // longer lifetime: a third point in the last one (p = 0.006).
+        let t = secs(16, 60.0);
+        let y: Vec<f64> = (0..16)
+            .map(|i| 100.0 * MIB + (i % 2) as f64 * MIB)
+            .collect();
+        let segs: Vec<Range<usize>> = (0..8).map(|k| 2 * k..2 * k + 2).collect();
+        assert_eq!(
+            assess(&t, &y, &segs, &Thresholds::BYTES),
+            Err(TooFew { have: 16, need: 17 })
+        );
+    }
+
+    #[test]
+    fn a_flat_noisy_series_does_not_become_a_leak_by_waiting() {
+        // 200 healthy series (autocorrelated noise, 4% of the level), each
+        // judged once at 10, 30, 100 and 300 points: a longer window does
+        // not make a false alarm likelier — each single look stays within
+        // the 1% the trend test is run at.
+        let n = 300;
+        let t = secs(n, 3.0);
+        let looks = [10, 30, 100, 300];
+        let mut alarms = [0usize; 4];
+        for seed in 1..=200 {
+            let y: Vec<f64> = ar1(n, 0.5, seed)
+                .iter()
+                .map(|e| 50.0 * MIB + 2.0 * MIB * e)
+                .collect();
+            for (k, count) in looks.iter().zip(&mut alarms) {
+                let a = assess(
+                    &t[..*k],
+                    &y[..*k],
+                    std::slice::from_ref(&(0..*k)),
+                    &Thresholds::BYTES,
+                );
+                *count += a.is_ok_and(|a| a.growing()) as usize;
+            }
+        }
+        assert!(alarms.iter().all(|&a| a <= 2), "{alarms:?} of 200");
+    }
+
+    /// An AR(1) series x_i = φ·x_{i−1} + e_i with unit stationary variance
+    /// (innovations uniform, scaled): healthy memory that wanders.
+    fn ar1(n: usize, phi: f64, seed: u64) -> Vec<f64> {
+        // Uniform on [-1, 1) has variance 1/3.
+        let scale = (3.0 * (1.0 - phi * phi)).sqrt();
+        let mut x = 0.0;
+        noise(n + 50, seed)
+            .into_iter()
+            .map(|e| {
+                x = phi * x + scale * e;
+                x
+            })
+            .skip(50)
+            .collect()
+    }
+
+    /// The false-alarm rate of repeated looks on healthy series: thousands
+    /// of synthetic series with realistic autocorrelation (AR(1), φ 0 to
+    /// 0.9, noise 2% of the level as a sampled heap profile has), each
+    /// judged at every prefix from the minimum to 200 points. Prints, per
+    /// φ, the share of single looks whose trend test fires, the share of
+    /// series in which any look's test fires, and the same for the full
+    /// verdict (the test plus the recent-growth guard and the floors).
+    /// Measures rather than checks: `bench/false-alarms` runs it.
+    #[test]
+    #[ignore = "a minute in release; run by bench/false-alarms"]
+    fn false_alarms_of_repeated_looks() {
+        let series = 1000;
+        let n = 200;
+        let t = secs(n, 3.0);
+        let th = Thresholds::BYTES;
+        println!("| AR(1) φ | looks | trend test fires, per look | per series (any look) | verdict leak, per look | at 10–14 points | at 15+ points | per series (any look) |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        for phi in [0.0, 0.5, 0.8, 0.9] {
+            let (mut looks, mut fired, mut leaked) = (0usize, 0usize, 0usize);
+            // Looks below the old fixed minimum of 15, and their alarms.
+            let (mut early, mut early_leaked) = (0usize, 0usize);
+            let (mut series_fired, mut series_leaked) = (0usize, 0usize);
+            for seed in 0..series as u64 {
+                let y: Vec<f64> = ar1(n, phi, seed + 1)
+                    .iter()
+                    .map(|e| 100.0 * MIB + 2.0 * MIB * e)
+                    .collect();
+                let (mut any_fired, mut any_leaked) = (false, false);
+                for k in th.min_points()..=n {
+                    looks += 1;
+                    early += (k < 15) as usize;
+                    if let Ok(a) = assess(&t[..k], &y[..k], std::slice::from_ref(&(0..k)), &th) {
+                        if a.whole.rising(th.alpha) {
+                            fired += 1;
+                            any_fired = true;
+                        }
+                        if a.growing() {
+                            leaked += 1;
+                            early_leaked += (k < 15) as usize;
+                            any_leaked = true;
+                        }
+                    }
+                }
+                series_fired += any_fired as usize;
+                series_leaked += any_leaked as usize;
+            }
+            let pct = |a: usize, b: usize| 100.0 * a as f64 / b as f64;
+            println!(
+                "| {phi} | {looks} | {:.2}% | {:.1}% | {:.3}% | {:.3}% | {:.3}% | {:.1}% |",
+                pct(fired, looks),
+                pct(series_fired, series),
+                pct(leaked, looks),
+                pct(early_leaked, early),
+                pct(leaked - early_leaked, looks - early),
+                pct(series_leaked, series)
+            );
+        }
     }
 
     #[test]

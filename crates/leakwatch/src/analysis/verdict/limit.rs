@@ -33,7 +33,7 @@ pub(super) fn estimate(
         return Some(out);
     }
     let against =
-        if source == LimitSource::Cgroup && obs.cgroup.len() >= Thresholds::BYTES.min_points {
+        if source == LimitSource::Cgroup && obs.cgroup.len() >= Thresholds::BYTES.min_points() {
             &obs.cgroup
         } else {
             &obs.rss

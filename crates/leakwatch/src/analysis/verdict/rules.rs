@@ -259,14 +259,14 @@ fn unexplained_rss(
     // Anonymous memory is what malloc and Go's heap take; the file-backed
     // part of RSS is the binary and libraries being paged in, which grows
     // as code paths are first run and says nothing about leaks.
-    let anon = (obs.rss_anon.len() >= Thresholds::BYTES.min_points)
+    let anon = (obs.rss_anon.len() >= Thresholds::BYTES.min_points())
         .then(|| raw_trend(&obs.rss_anon))
         .flatten();
     let rss_slope = anon.map_or(rss.whole.slope, |a| a.slope);
     // The runtime's own accounting is the better witness: it covers the
     // heap with its garbage, stacks and runtime structures.
     let explained = match raw_trend(&obs.go_mapped) {
-        Some(go) if obs.go_mapped.len() >= Thresholds::BYTES.min_points => go.slope.max(0.0),
+        Some(go) if obs.go_mapped.len() >= Thresholds::BYTES.min_points() => go.slope.max(0.0),
         _ => {
             let heap_slope = heap.map_or(0.0, |h| h.whole.slope.max(0.0));
             let stacks = if goroutines_grow {

@@ -357,9 +357,9 @@ fn inconclusive_sentence(f: &Facts) -> String {
     };
     let mut s = String::from("Inconclusive: too little data for a verdict. ");
     let have = series.len();
-    let need = need.map_or(Thresholds::BYTES.min_points, |e| e.need);
+    let need = need.map_or(Thresholds::BYTES.min_points(), |e| e.need);
     s.push_str(&format!(
-        "The window holds {have} {what} over {}; a verdict needs at least {need}",
+        "The window holds {have} {what} over {}; a verdict needs at least {need}, the fewest with which the trend test could tell growth from noise",
         human_secs(f.obs.window.duration_seconds)
     ));
     if have >= 2 {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::analysis::growth::Thresholds;
 use crate::analysis::series::{Lifetime, Observations, Series, SiteSeries};
 use crate::analysis::sites::Frame;
 
@@ -297,8 +298,32 @@ fn three_points_are_inconclusive_and_say_what_is_missing() {
     assert_eq!(v.verdict, Decision::Inconclusive);
     assert!(v.kind.is_empty());
     assert!(v.summary.contains("3 heap profiles"), "{}", v.summary);
-    assert!(v.summary.contains("at least 15"), "{}", v.summary);
-    assert!(v.summary.contains("36s more"), "{}", v.summary);
+    // Ten profiles: the fewest with which the 1% trend test and the 5%
+    // recent-growth test (in at most half the window) can both succeed.
+    assert_eq!(Thresholds::BYTES.min_points(), 10);
+    assert!(v.summary.contains("at least 10"), "{}", v.summary);
+    assert!(v.summary.contains("21s more"), "{}", v.summary);
+}
+
+#[test]
+fn a_blatant_goroutine_leak_decides_in_forty_seconds() {
+    // The case: 14 profiles 3 s apart, goroutines from 6 to about
+    // 7,800, heap flat. A fixed floor of 15 profiles said "inconclusive";
+    // the evidence decides.
+    let rss = series(40, 1.0, |t| 30.0 * MIB + 0.1 * MIB * wobble(t));
+    let heap = series(14, 3.0, |t| 8.0 * MIB + 0.2 * MIB * wobble(t));
+    let goroutines = series(14, 3.0, |t| 6.0 + 200.0 * t);
+    let v = decide(&obs(rss, heap, goroutines), &Options::default());
+    assert_eq!(v.verdict, Decision::Leak, "{}", v.summary);
+    assert_eq!(v.kind, vec![LeakKind::Goroutines], "{}", v.summary);
+    // Nine: the trend test could decide, but the recent part (five points)
+    // would be more than half the window, so a warm-up could not be told
+    // from growth: inconclusive.
+    let rss = series(27, 1.0, |t| 30.0 * MIB + 0.1 * MIB * wobble(t));
+    let heap = series(9, 3.0, |t| 8.0 * MIB + 0.2 * MIB * wobble(t));
+    let goroutines = series(9, 3.0, |t| 6.0 + 200.0 * t);
+    let v = decide(&obs(rss, heap, goroutines), &Options::default());
+    assert_eq!(v.verdict, Decision::Inconclusive, "{}", v.summary);
 }
 
 #[test]
