@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// started is when the process started, as process_start_time_seconds.
-var started = time.Now()
+// processStart is when the process started, as process_start_time_seconds.
+var processStart = time.Now()
 
 func init() {
 	http.HandleFunc("/metrics", serveMetrics)
@@ -35,7 +35,7 @@ func serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		gauge("process_resident_memory_bytes", "Resident memory size in bytes.", rss)
 	}
 	gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-		float64(started.UnixNano())/1e9)
+		float64(processStart.UnixNano())/1e9)
 	gauge("go_memstats_heap_inuse_bytes", "Number of heap bytes that are in use.", float64(ms.HeapInuse))
 	gauge("go_memstats_heap_alloc_bytes", "Number of heap bytes allocated and still in use.", float64(ms.HeapAlloc))
 	gauge("go_memstats_sys_bytes", "Number of bytes obtained from system.", float64(ms.Sys))
