@@ -16,12 +16,13 @@ use crate::support::{http, leakwatch, scratch};
 /// comment lines (the names) removed.
 fn named_and_bare(dir: &std::path::Path) -> (String, String) {
     let svc = Service::start_binary(&pie_binary(), "mapcache", &["-rate", "4000"]);
-    // Heap profiles sample one allocation per 512 KiB: wait until the
-    // leak's own site has been sampled.
+    // Heap profiles sample one allocation per 512 KiB and show the heap as
+    // of the last collection (`gc=1` forces one): wait until the leak's own
+    // site has been sampled.
     let mut named = String::new();
     for _ in 0..40 {
         std::thread::sleep(Duration::from_millis(500));
-        named = String::from_utf8(http::get(&format!("{}/debug/pprof/heap?debug=1", svc.url)))
+        named = String::from_utf8(http::get(&format!("{}/debug/pprof/heap?debug=1&gc=1", svc.url)))
             .expect("a text profile");
         if named.contains("main.newEntry") {
             break;
