@@ -436,13 +436,20 @@ impl Observations {
     }
 }
 
-/// The process lifetimes: a new one starts wherever the sampled pid changes.
+/// The process lifetimes: a new one starts wherever the sampled pid
+/// changes, or (a remote target, whose pid is unknown) its process start
+/// time.
 fn lifetimes(rec: &Recording, start: Timestamp) -> Vec<Lifetime> {
     let mut out: Vec<Lifetime> = Vec::new();
+    let mut process_start = None;
     for s in &rec.samples {
         let t = s.time.seconds_since(start);
+        let same_start = s.process_start.is_none() || s.process_start == process_start;
+        if s.process_start.is_some() {
+            process_start = s.process_start;
+        }
         match out.last_mut() {
-            Some(l) if l.pid == s.pid => l.end = t,
+            Some(l) if l.pid == s.pid && same_start => l.end = t,
             _ => {
                 if let Some(prev) = out.last_mut() {
                     prev.died = true;

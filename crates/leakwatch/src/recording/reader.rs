@@ -252,6 +252,8 @@ mod tests {
                 start_ticks: None,
                 command: None,
                 cgroup: None,
+                memory_source: None,
+                metrics_url: None,
             },
             pprof: None,
             dumps: None,
