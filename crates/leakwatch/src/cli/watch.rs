@@ -278,4 +278,25 @@ mod tests {
         assert!(!p.gc && p.restart);
         assert_eq!(p.pprof.unwrap().heap, "http://127.0.0.1:1/debug/pprof/heap");
     }
+
+    #[test]
+    fn pprof_alone_is_a_remote_watch() {
+        let p = plan(&[
+            "--pprof",
+            "http://10.0.0.7:6060",
+            "--metrics",
+            "http://10.0.0.7:9100/metrics",
+        ]);
+        assert_eq!(p.target, TargetSpec::Remote);
+        assert_eq!(p.metrics.as_deref(), Some("http://10.0.0.7:9100/metrics"));
+        let argv = ["watch", "--pid", "7", "--metrics", "http://x/metrics"];
+        assert!(
+            Watch::try_parse_from(argv).is_err(),
+            "--metrics is for remote watches"
+        );
+        assert!(
+            Watch::try_parse_from(["watch"]).is_err(),
+            "nothing to watch"
+        );
+    }
 }
