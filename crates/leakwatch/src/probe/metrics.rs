@@ -9,17 +9,14 @@ use super::http::{fetch, FetchError, FetchOptions};
 pub const MAX_METRICS_BODY: u64 = 8 << 20;
 
 /// The figures a remote watch uses, each absent when the target does not
-/// serve it.
+/// serve it. (Go's heap and goroutines come with each profile round, more
+/// precisely than `go_memstats_*` and `go_goroutines` would give them.)
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Metrics {
     /// `process_resident_memory_bytes`.
     pub resident: Option<f64>,
     /// `process_start_time_seconds`: a new value is a new process.
     pub start_time: Option<f64>,
-    /// `go_goroutines`.
-    pub goroutines: Option<f64>,
-    /// `go_memstats_heap_alloc_bytes`.
-    pub heap_alloc: Option<f64>,
 }
 
 impl Metrics {
@@ -42,8 +39,6 @@ impl Metrics {
             let slot = match name {
                 "process_resident_memory_bytes" => &mut m.resident,
                 "process_start_time_seconds" => &mut m.start_time,
-                "go_goroutines" => &mut m.goroutines,
-                "go_memstats_heap_alloc_bytes" => &mut m.heap_alloc,
                 _ => continue,
             };
             if let Ok(v) = value.parse::<f64>() {
@@ -88,15 +83,14 @@ mod tests {
             # TYPE process_resident_memory_bytes gauge\n\
             process_resident_memory_bytes 1.2345e+07\n\
             process_start_time_seconds 1.7e9 1700000000000\n\
-            go_goroutines{job=\"x\"} 99\n\
+            process_resident_memory_bytes{job=\"x\"} 99\n\
             go_goroutines 7\n\
-            go_memstats_heap_alloc_bytes NaN\n\
+            process_start_time_seconds NaN\n\
             garbage\n";
         let m = Metrics::parse(text);
+        // The labelled series is another one; NaN is no value.
         assert_eq!(m.resident, Some(12_345_000.0));
         assert_eq!(m.start_time, Some(1.7e9));
-        assert_eq!(m.goroutines, Some(7.0));
-        assert_eq!(m.heap_alloc, None);
     }
 
     #[test]
