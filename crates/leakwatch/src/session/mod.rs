@@ -211,6 +211,7 @@ pub fn record(plan: &Plan) -> anyhow::Result<Summary> {
                 endpoints,
                 plan.metrics.as_deref(),
                 plan.scrape_timeout,
+                plan.max_body,
                 // A sample is taken on the watch's own thread: it must not
                 // hold up the next one.
                 plan.scrape_timeout.min(plan.interval),

@@ -60,23 +60,19 @@ impl Remote {
     /// source: `metrics_url` (`--metrics`, which must then serve
     /// `process_resident_memory_bytes`) or `/metrics` beside the pprof
     /// endpoint when it serves it, else the runtime statistics. Each fetch
-    /// here is bounded by `timeout`; samples later by `sample_timeout`.
+    /// here is bounded by `timeout` (a profile also by `max_body`); samples
+    /// later by `sample_timeout`.
     pub fn connect(
         endpoints: &PprofEndpoints,
         metrics_url: Option<&str>,
         timeout: Duration,
+        max_body: u64,
         sample_timeout: Duration,
         quiet: bool,
     ) -> anyhow::Result<Remote> {
         let opts = FetchOptions::with_deadline(timeout, metrics::MAX_METRICS_BODY);
-        let runtime = fetch_profile(
-            &endpoints.runtime_stats,
-            &FetchOptions {
-                max_body: 64 << 20,
-                ..opts
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("--pprof: {e}"))?;
+        let runtime = fetch_profile(&endpoints.runtime_stats, &FetchOptions { max_body, ..opts })
+            .map_err(|e| anyhow::anyhow!("--pprof: {e}"))?;
         let has_runtime_stats = runtime.1.memstats.is_some();
 
         let (url, explicit) = match metrics_url {
