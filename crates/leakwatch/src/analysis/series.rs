@@ -436,13 +436,20 @@ impl Observations {
     }
 }
 
-/// The process lifetimes: a new one starts wherever the sampled pid changes.
+/// The process lifetimes: a new one starts wherever the sampled pid
+/// changes, or (a remote target, whose pid is unknown) its process start
+/// time.
 fn lifetimes(rec: &Recording, start: Timestamp) -> Vec<Lifetime> {
     let mut out: Vec<Lifetime> = Vec::new();
+    let mut process_start = None;
     for s in &rec.samples {
         let t = s.time.seconds_since(start);
+        let same_start = s.process_start.is_none() || s.process_start == process_start;
+        if s.process_start.is_some() {
+            process_start = s.process_start;
+        }
         match out.last_mut() {
-            Some(l) if l.pid == s.pid => l.end = t,
+            Some(l) if l.pid == s.pid && same_start => l.end = t,
             _ => {
                 if let Some(prev) = out.last_mut() {
                     prev.died = true;
@@ -536,5 +543,29 @@ mod tests {
         };
         assert_eq!(s.segments(), vec![0..2, 2..4, 4..5]);
         assert_eq!(Series::default().segments(), Vec::<Range<usize>>::new());
+    }
+
+    #[test]
+    fn a_new_process_start_time_is_a_new_lifetime_when_the_pid_is_unknown() {
+        let start = Timestamp::now();
+        use crate::recording::Sample;
+        let at = |secs: u64, process_start: f64| Sample {
+            time: Timestamp(start.0 + std::time::Duration::from_secs(secs)),
+            vm_rss: Some(1),
+            process_start: Some(process_start),
+            ..Sample::default()
+        };
+        let rec = Recording {
+            dir: std::path::PathBuf::new(),
+            meta: crate::recording::reader::tests::meta(),
+            samples: vec![at(0, 100.0), at(1, 100.0), at(2, 205.5), at(3, 205.5)],
+            events: Vec::new(),
+            profiles: Vec::new(),
+            runtime: Vec::new(),
+        };
+        let l = lifetimes(&rec, start);
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert_eq!((l[0].start, l[0].end, l[0].died), (0.0, 1.0, true));
+        assert_eq!((l[1].start, l[1].end, l[1].died), (2.0, 3.0, false));
     }
 }

@@ -80,6 +80,8 @@ Examples:
   leakwatch watch --interval 10s --profile-interval 1m --duration 6h \\
       --pprof http://127.0.0.1:6060 --out rec/ -- ./service --port 6060
   leakwatch watch --restart --pprof http://127.0.0.1:6060 -- ./service
+  leakwatch watch --pprof http://10.0.0.7:6060 --duration 1h   no PID: remote,
+      memory from its /metrics (or Go's runtime statistics)
 
 Ctrl-C ends the watch with the recording complete. The recording format is
 described in docs/recording.md; `leakwatch analyze DIR` reads it, even while
@@ -100,6 +102,8 @@ Examples:
   leakwatch check --duration 5m --interval 1s --profile-interval 10s \\
       --pprof http://127.0.0.1:6060 -- ./service --port 6060
   leakwatch check --pid 311 --pprof http://localhost:6060 --duration 10m --json
+  leakwatch check --pprof http://10.0.0.7:6060 --duration 30m --limit 2GiB
+      (no PID: a remote service, judged from what it serves)
 
 Exit codes: 0 no leak, 1 leak, 2 error, 3 inconclusive (watch longer).")]
     Check(check::CheckArgs),

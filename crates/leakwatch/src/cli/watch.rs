@@ -22,12 +22,13 @@ use crate::units;
 /// profiles over time into a recording directory, for `leakwatch analyze`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchArgs {
-    /// Watch this running process.
+    /// Watch this running process. Without it (and without a command) the
+    /// watch is remote: only what `--pprof`'s service serves is read.
     #[arg(
         long,
         value_name = "PID",
         conflicts_with = "command",
-        required_unless_present = "command"
+        required_unless_present_any = ["command", "pprof"]
     )]
     pub pid: Option<u32>,
 
@@ -36,6 +37,14 @@ pub struct WatchArgs {
     /// the full URL of a heap profile.
     #[arg(long, value_name = "URL")]
     pub pprof: Option<String>,
+
+    /// A remote target's Prometheus metrics (no --pid, no command): its
+    /// memory samples are `process_resident_memory_bytes`, its restarts a
+    /// new `process_start_time_seconds` [default: /metrics on --pprof's
+    /// host and port, when served; else Go's runtime statistics each
+    /// profile round].
+    #[arg(long, value_name = "URL", requires = "pprof", conflicts_with_all = ["pid", "command"])]
+    pub metrics: Option<String>,
 
     /// Heap dump files the target's allocator writes, read as its heap
     /// profiles instead of an endpoint's: a glob with wildcards in the file
@@ -179,10 +188,16 @@ impl WatchArgs {
         let target = match (self.pid, self.command.is_empty()) {
             (Some(pid), _) => TargetSpec::Pid(pid),
             (None, false) => TargetSpec::Spawn(self.command.clone()),
+            (None, true) if pprof.is_some() => TargetSpec::Remote,
             (None, true) => {
-                anyhow::bail!("nothing to watch: give --pid PID or a command after `--`")
+                anyhow::bail!(
+                    "nothing to watch: give --pid PID, a command after `--`, or --pprof URL"
+                )
             }
         };
+        if target == TargetSpec::Remote && self.dumps.is_some() {
+            anyhow::bail!("--dumps needs --pid or a command: the dumps are this host's files");
+        }
         let dumps = self
             .dumps
             .as_deref()
@@ -198,6 +213,7 @@ impl WatchArgs {
         Ok(Plan {
             target,
             pprof,
+            metrics: self.metrics.clone(),
             dumps,
             gc: !self.no_gc,
             interval: self.interval,
@@ -261,5 +277,26 @@ mod tests {
         assert_eq!(p.interval, Duration::from_secs(2));
         assert!(!p.gc && p.restart);
         assert_eq!(p.pprof.unwrap().heap, "http://127.0.0.1:1/debug/pprof/heap");
+    }
+
+    #[test]
+    fn pprof_alone_is_a_remote_watch() {
+        let p = plan(&[
+            "--pprof",
+            "http://10.0.0.7:6060",
+            "--metrics",
+            "http://10.0.0.7:9100/metrics",
+        ]);
+        assert_eq!(p.target, TargetSpec::Remote);
+        assert_eq!(p.metrics.as_deref(), Some("http://10.0.0.7:9100/metrics"));
+        let argv = ["watch", "--pid", "7", "--metrics", "http://x/metrics"];
+        assert!(
+            Watch::try_parse_from(argv).is_err(),
+            "--metrics is for remote watches"
+        );
+        assert!(
+            Watch::try_parse_from(["watch"]).is_err(),
+            "nothing to watch"
+        );
     }
 }

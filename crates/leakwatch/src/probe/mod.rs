@@ -6,4 +6,5 @@
 
 pub mod cgroup;
 pub mod http;
+pub mod metrics;
 pub mod proc;

@@ -126,9 +126,10 @@ pub struct DumpsMeta {
 /// How the target was chosen and what it was at the start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetMeta {
-    /// `pid` (an existing process) or `spawn` (started by leakwatch).
+    /// `pid` (an existing process), `spawn` (started by leakwatch) or
+    /// `remote` (known only by what its endpoints serve).
     pub mode: String,
-    /// The process id at the start.
+    /// The process id at the start; 0 when `remote`.
     pub pid: u32,
     /// Its start time in clock ticks since boot (`/proc/PID/stat` field 22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +139,17 @@ pub struct TargetMeta {
     pub command: Option<Vec<String>>,
     /// Its memory cgroup at the start; `null` when none is readable.
     pub cgroup: Option<CgroupMeta>,
+    /// Where a `remote` target's memory samples come from: `metrics`
+    /// (`process_resident_memory_bytes` of its Prometheus metrics, each
+    /// sample) or `runtime_stats` (Go's `Sys − HeapReleased` from the
+    /// `debug=1` heap profile, each profile round). Absent for a local
+    /// target, whose memory is read from `/proc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_source: Option<String>,
+    /// The Prometheus metrics URL a `remote` target's samples are read
+    /// from, when `memory_source` is `metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
 }
 
 /// The target's memory cgroup.
@@ -233,6 +245,11 @@ pub struct Sample {
     /// cgroup `memory.events` `oom_kill` (a count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_oom_kill: Option<u64>,
+    /// The target's `process_start_time_seconds` (seconds since the Unix
+    /// epoch), in a remote watch's samples: a new value is a new process,
+    /// as a new `pid` is for a local one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<f64>,
 }
 
 impl Default for Timestamp {

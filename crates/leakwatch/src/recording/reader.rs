@@ -232,14 +232,14 @@ fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, RecordingError
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
 
     use super::*;
     use crate::recording::format::{self, Settings, TargetMeta, Timestamp, FORMAT};
     use crate::recording::writer::{store_profile, RecordingWriter};
 
-    fn meta() -> Meta {
+    pub(crate) fn meta() -> Meta {
         Meta {
             format: FORMAT.into(),
             leakwatch_version: "test".into(),
@@ -252,6 +252,8 @@ mod tests {
                 start_ticks: None,
                 command: None,
                 cgroup: None,
+                memory_source: None,
+                metrics_url: None,
             },
             pprof: None,
             dumps: None,

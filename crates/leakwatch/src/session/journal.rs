@@ -14,6 +14,7 @@ use crate::recording::{Event, EventLine, RecordingWriter, Sample, Timestamp};
 use crate::units;
 
 use super::progress::Progress;
+use super::remote::Remote;
 use super::scrape;
 use super::target::{signal_name, Exit};
 use super::{EndReason, Summary};
@@ -77,6 +78,7 @@ impl Journal {
             cgroup_file: cg.as_ref().and_then(|c| c.file),
             cgroup_oom: cg.as_ref().and_then(|c| c.oom),
             cgroup_oom_kill: cg.as_ref().and_then(|c| c.oom_kill),
+            process_start: None,
         };
         self.writer.sample(&sample)?;
         self.samples += 1;
@@ -85,6 +87,54 @@ impl Journal {
             self.last_cgroup = Some((c.dir, c.version));
         }
         self.oom_kill(time, sample.cgroup_oom_kill)
+    }
+
+    /// Takes and writes one memory sample of a remote target from its
+    /// metrics. A failed fetch is a `scrape_error` event and no sample; a
+    /// new process start time is a `restart` event (PIDs 0: unknown).
+    pub fn remote_sample(&mut self, remote: &mut Remote) -> anyhow::Result<()> {
+        let time = Timestamp::now();
+        let reading = match remote.read() {
+            Ok(r) => r,
+            Err(e) => {
+                self.writer.event(&EventLine {
+                    time,
+                    detail: e.to_string(),
+                    event: Event::ScrapeError {
+                        profile: "metrics".into(),
+                        url: e.url().to_owned(),
+                        error: e.kind().to_owned(),
+                        status: e.status(),
+                    },
+                })?;
+                return Ok(());
+            }
+        };
+        if let Some((old, new)) = reading.restarted {
+            self.writer.event(&EventLine {
+                time,
+                detail: format!("process_start_time_seconds {old} → {new}: the target restarted"),
+                event: Event::Restart {
+                    old_pid: 0,
+                    new_pid: 0,
+                    start_ticks: None,
+                    restarts: reading.restarts,
+                },
+            })?;
+        }
+        let Some(rss) = reading.metrics.resident else {
+            return Ok(());
+        };
+        let rss = rss as u64;
+        self.writer.sample(&Sample {
+            time,
+            vm_rss: Some(rss),
+            process_start: reading.metrics.start_time,
+            ..Sample::default()
+        })?;
+        self.samples += 1;
+        self.progress.sample(Some(rss));
+        Ok(())
     }
 
     /// Records an `oom_kill` event when the cgroup's counter rose since the

@@ -12,6 +12,7 @@
 pub mod dumps;
 mod journal;
 pub mod progress;
+pub mod remote;
 pub mod schedule;
 mod scrape;
 pub mod target;
@@ -35,6 +36,7 @@ use crate::recording::{Meta, RecordingWriter, Timestamp};
 
 use journal::Journal;
 use progress::Progress;
+use remote::{MemorySource, Remote};
 use schedule::{Schedule, Task};
 use scrape::{Job, ProfileSource, ScrapeConfig, Scraper};
 use target::Target;
@@ -46,6 +48,9 @@ pub enum TargetSpec {
     Pid(u32),
     /// A command to spawn (program and arguments), stopped at the end.
     Spawn(Vec<String>),
+    /// No PID: only the pprof endpoint (and its Prometheus metrics, when
+    /// served) are watched, e.g. a service on another host.
+    Remote,
 }
 
 /// Everything a watch needs to know: what, how often, for how long, where.
@@ -55,6 +60,9 @@ pub struct Plan {
     pub target: TargetSpec,
     /// Its pprof endpoints, if it has any.
     pub pprof: Option<PprofEndpoints>,
+    /// Its Prometheus metrics for a remote target (`--metrics`); `None`:
+    /// `/metrics` beside the pprof endpoint, if served.
+    pub metrics: Option<String>,
     /// Allocator heap dump files read as the heap profiles, instead of an
     /// endpoint.
     pub dumps: Option<DumpsPlan>,
@@ -102,6 +110,7 @@ impl Plan {
         Plan {
             target,
             pprof: None,
+            metrics: None,
             dumps: None,
             gc: true,
             interval: Duration::from_secs(60),
@@ -189,12 +198,30 @@ pub fn record(plan: &Plan) -> anyhow::Result<Summary> {
     }
 
     let dir = recording_dir(plan)?;
+    let mut remote = None;
     let mut target = match &plan.target {
         TargetSpec::Pid(pid) => Target::attach(*pid)?,
         TargetSpec::Spawn(command) => Target::spawn(command.clone())?,
+        TargetSpec::Remote => {
+            let endpoints = plan
+                .pprof
+                .as_ref()
+                .context("a watch without a PID needs --pprof URL")?;
+            remote = Some(Remote::connect(
+                endpoints,
+                plan.metrics.as_deref(),
+                plan.scrape_timeout,
+                plan.max_body,
+                // A sample is taken on the watch's own thread: it must not
+                // hold up the next one.
+                plan.scrape_timeout.min(plan.interval),
+                plan.quiet,
+            )?);
+            Target::Remote
+        }
     };
 
-    let result = watch_loop(plan, &dir, &mut target, &tx, &rx);
+    let result = watch_loop(plan, &dir, &mut target, remote.as_mut(), &tx, &rx);
     // Whatever happened, a spawned child does not outlive the watch.
     target.stop(plan.stop_grace, false);
     signal_handle.close();
@@ -224,6 +251,7 @@ fn default_dir(target: &TargetSpec) -> anyhow::Result<PathBuf> {
             .and_then(|c| Path::new(c).file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "cmd".into()),
+        TargetSpec::Remote => "remote".into(),
     };
     let base = PathBuf::from("leakwatch-recordings");
     for n in 1..1000 {
@@ -249,7 +277,7 @@ fn host_name() -> Option<String> {
     (!h.is_empty()).then(|| h.to_owned())
 }
 
-fn meta(plan: &Plan, target: &Target, cgroup: Option<CgroupMeta>) -> Meta {
+fn meta(plan: &Plan, target: &Target, remote: Option<&Remote>, cgroup: Option<CgroupMeta>) -> Meta {
     let pid = target.pid();
     Meta {
         format: FORMAT.into(),
@@ -261,6 +289,7 @@ fn meta(plan: &Plan, target: &Target, cgroup: Option<CgroupMeta>) -> Meta {
             mode: match plan.target {
                 TargetSpec::Pid(_) => "pid",
                 TargetSpec::Spawn(_) => "spawn",
+                TargetSpec::Remote => "remote",
             }
             .into(),
             pid,
@@ -268,8 +297,13 @@ fn meta(plan: &Plan, target: &Target, cgroup: Option<CgroupMeta>) -> Meta {
             command: match &plan.target {
                 TargetSpec::Pid(_) => proc::cmdline(pid),
                 TargetSpec::Spawn(command) => Some(command.clone()),
+                TargetSpec::Remote => None,
             },
             cgroup,
+            memory_source: remote.map(|r| r.source.as_str().to_owned()),
+            metrics_url: remote
+                .filter(|r| r.source == MemorySource::Metrics)
+                .map(|r| r.metrics_url.clone()),
         },
         pprof: plan.pprof.as_ref().map(|e| PprofMeta {
             heap_url: e.heap.clone(),
@@ -299,12 +333,17 @@ fn watch_loop(
     plan: &Plan,
     dir: &Path,
     target: &mut Target,
+    mut remote: Option<&mut Remote>,
     tx: &Sender<Wake>,
     rx: &mpsc::Receiver<Wake>,
 ) -> anyhow::Result<Summary> {
     let cgroups = CgroupMounts::discover();
     let started = Instant::now();
-    let cgroup = cgroups.read_for(target.pid());
+    // A remote target's cgroup is on another host: PID 0 names nothing here.
+    let cgroup = match remote {
+        Some(_) => None,
+        None => cgroups.read_for(target.pid()),
+    };
     let cgroup_meta = cgroup.as_ref().map(|c| CgroupMeta {
         version: c.version,
         dir: c.dir.display().to_string(),
@@ -312,7 +351,7 @@ fn watch_loop(
     });
     let writer = RecordingWriter::create(
         dir,
-        &meta(plan, target, cgroup_meta),
+        &meta(plan, target, remote.as_deref(), cgroup_meta),
         plan.max_profiles as usize,
     )
     .with_context(|| format!("cannot create the recording (--out {})", dir.display()))?;
@@ -396,11 +435,13 @@ fn watch_loop(
                     schedule.target_started(now);
                 }
                 Task::End => break 'watch EndReason::Duration,
-                Task::Sample => {
-                    if target.is_running() {
-                        journal.sample(&cgroups, target.pid())?;
-                    }
-                }
+                Task::Sample => match remote.as_deref_mut() {
+                    Some(r) if r.source == MemorySource::Metrics => journal.remote_sample(r)?,
+                    // Runtime statistics arrive with each profile round.
+                    Some(_) => {}
+                    None if target.is_running() => journal.sample(&cgroups, target.pid())?,
+                    None => {}
+                },
                 Task::Profile => {
                     if let Some(s) = &scraper {
                         seq += 1;

@@ -1,5 +1,5 @@
-//! The watched process: an existing PID, or a command leakwatch spawns,
-//! restarts and finally stops.
+//! The watched process: an existing PID, a command leakwatch spawns,
+//! restarts and finally stops, or a remote one known by its endpoints.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -71,6 +71,10 @@ pub enum Target {
         /// When it was last started.
         started: Instant,
     },
+    /// A process on another host (or in another container), known only by
+    /// its endpoints: no PID, nothing to poll or stop; its restarts show in
+    /// what it serves.
+    Remote,
 }
 
 impl Target {
@@ -100,6 +104,7 @@ impl Target {
     pub fn pid(&self) -> u32 {
         match self {
             Target::Attached { pid, .. } | Target::Spawned { pid, .. } => *pid,
+            Target::Remote => 0,
         }
     }
 
@@ -108,13 +113,14 @@ impl Target {
         match self {
             Target::Attached { start_ticks, .. } => Some(*start_ticks),
             Target::Spawned { start_ticks, .. } => *start_ticks,
+            Target::Remote => None,
         }
     }
 
     /// Whether there is a live process to sample.
     pub fn is_running(&self) -> bool {
         match self {
-            Target::Attached { .. } => true,
+            Target::Attached { .. } | Target::Remote => true,
             Target::Spawned { child, .. } => child.is_some(),
         }
     }
@@ -122,7 +128,7 @@ impl Target {
     /// When the current process was started (spawn mode).
     pub fn started(&self) -> Option<Instant> {
         match self {
-            Target::Attached { .. } => None,
+            Target::Attached { .. } | Target::Remote => None,
             Target::Spawned { started, .. } => Some(*started),
         }
     }
@@ -144,6 +150,7 @@ impl Target {
                 *child = None;
                 Some(Exit::from_status(*pid, status))
             }
+            Target::Remote => None,
         }
     }
 

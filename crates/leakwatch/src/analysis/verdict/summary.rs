@@ -236,6 +236,7 @@ pub(super) fn paragraph(verdict: Decision, kind: &[LeakKind], f: &Facts) -> Stri
             }
         }
     }
+    parts.extend(unseen(verdict, f));
     if let Some(s) = f.sawtooth {
         let mut sentence = sawtooth_sentence(s);
         if let Some(c) = sentence.get_mut(0..1) {
@@ -250,6 +251,27 @@ pub(super) fn paragraph(verdict: Decision, kind: &[LeakKind], f: &Facts) -> Stri
         ));
     }
     parts.join(" ")
+}
+
+/// What the recording could not see, keyed on what it lacks (as a watch
+/// without a PID lacks /proc and the cgroup): said so that a "no leak" or
+/// a leak's figures are not read as covering it.
+fn unseen(verdict: Decision, f: &Facts) -> Vec<String> {
+    let mut out = Vec::new();
+    let go_only = !f.obs.heap.is_empty() || !f.obs.go_mapped.is_empty();
+    if f.obs.rss.is_empty() && go_only {
+        out.push(
+            "No RSS was read (no /proc of the process, and no process_resident_memory_bytes in its metrics): growth outside Go's heap (cgo, C libraries) cannot be seen here, only what Go's runtime accounts for."
+                .to_owned(),
+        );
+    }
+    if verdict == Decision::Leak && f.limit.is_none() && f.obs.cgroup.is_empty() {
+        out.push(
+            "No memory limit is known (no cgroup was read): give --limit SIZE for the time to it."
+                .to_owned(),
+        );
+    }
+    out
 }
 
 fn limit_sentence(l: &Limit) -> String {

@@ -11,6 +11,7 @@ mod cli;
 mod faults;
 mod oom;
 mod recording;
+mod remote;
 mod restart;
 mod signals;
 mod soak;
