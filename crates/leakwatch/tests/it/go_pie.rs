@@ -22,8 +22,11 @@ fn named_and_bare(dir: &std::path::Path) -> (String, String) {
     let mut named = String::new();
     for _ in 0..40 {
         std::thread::sleep(Duration::from_millis(500));
-        named = String::from_utf8(http::get(&format!("{}/debug/pprof/heap?debug=1&gc=1", svc.url)))
-            .expect("a text profile");
+        named = String::from_utf8(http::get(&format!(
+            "{}/debug/pprof/heap?debug=1&gc=1",
+            svc.url
+        )))
+        .expect("a text profile");
         if named.contains("main.newEntry") {
             break;
         }
