@@ -85,6 +85,10 @@ fn a_scraped_fleet_of_scenario_services_is_judged_and_its_leaks_drilled() {
                     .as_array()
                     .unwrap_or_else(|| panic!("{mode} was not drilled: {e}"));
                 assert_eq!(sites[0]["function"], *site, "{mode}: {sites:?}");
+                // The leak is nearly all of what grows, however the
+                // runtime's own allocations vary.
+                assert!(sites[0]["share"].as_f64().unwrap() > 0.5, "{sites:?}");
+                eprintln!("live fleet: {mode} drilled to {}", sites[0]);
             }
             _ => assert!(e["drill"].is_null(), "{mode}: only leaks are drilled: {e}"),
         }
