@@ -4,6 +4,7 @@ mod demo;
 mod fleet;
 mod go_pie;
 mod goroutine_leak;
+mod live_fleet;
 mod live_view;
 mod native;
 mod oracle;

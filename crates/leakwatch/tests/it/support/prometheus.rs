@@ -2,7 +2,8 @@
 //! README's test command installs them) serving a history the test writes:
 //! OpenMetrics text backfilled with `promtool tsdb create-blocks-from
 //! openmetrics` into a scratch storage directory, then served on a free
-//! loopback port. Stopped by PID when the last handle is dropped.
+//! loopback port; or one scraping live targets at a fast interval
+//! ([`Prometheus::scraping`]). Stopped by PID when the last handle is dropped.
 //!
 //! ```ignore
 //! let prom = support::prometheus::Prometheus::start(&openmetrics, None);
@@ -59,8 +60,28 @@ impl Prometheus {
         assert!(out.status.success(), "{}", describe(&cmd, &out));
         std::fs::remove_file(&input).ok();
 
+        Prometheus::serve(dir, "global:\n  scrape_interval: 1m\n", web)
+    }
+
+    /// A Prometheus with an empty scratch storage that scrapes each of
+    /// `targets` (`host:port`, whose address becomes its `instance` label)
+    /// at `/metrics` every `interval_s` seconds, under job `fleet`.
+    pub fn scraping(targets: &[&str], interval_s: u32) -> Prometheus {
+        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let config = format!(
+            "global:\n  scrape_interval: {interval_s}s\n  scrape_timeout: {interval_s}s\n\
+             scrape_configs:\n  - job_name: fleet\n    static_configs:\n      - targets: [{}]\n",
+            list.join(", ")
+        );
+        Prometheus::serve(scratch(), &config, None)
+    }
+
+    /// Starts Prometheus on `dir/data` with `config` on a free loopback
+    /// port and waits until it is ready.
+    fn serve(dir: tempfile::TempDir, config_yaml: &str, web: Option<&WebConfig>) -> Prometheus {
+        let data = dir.path().join("data");
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+        std::fs::write(&config, config_yaml).unwrap();
         let port = free_port();
         let mut cmd = Command::new("prometheus");
         cmd.arg(format!("--storage.tsdb.path={}", data.display()))
