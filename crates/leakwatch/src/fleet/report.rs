@@ -282,6 +282,18 @@ impl Fleet {
                 self.series.len() - rows.len()
             ));
         }
+        // The drill-down: where each drilled instance's heap grows.
+        for e in &self.series {
+            let Some(sites) = &e.drill else { continue };
+            out.push_str(&format!(
+                "\nWhere {} grows (heap profiles, --pprof-template)\n",
+                label_text(&e.labels)
+            ));
+            if sites.is_empty() {
+                out.push_str("  no heap site grew between its profiles\n");
+            }
+            crate::render::verdict_text::heap_sites(&mut out, sites, "  ");
+        }
         out
     }
 }

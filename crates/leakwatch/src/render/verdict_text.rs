@@ -10,7 +10,7 @@ use std::time::Duration;
 use leakwatch_profile::{aggregate, diff, Limits, Profile};
 
 use crate::analysis::verdict::{
-    Decision, LeakKind, Limit, LimitSource, MemoryTrend, Verdict, VerdictEventKind,
+    Decision, LeakKind, Limit, LimitSource, MemoryTrend, Site, Verdict, VerdictEventKind,
 };
 use crate::render::table;
 use crate::units::{format_bytes, format_bytes_f64, format_duration};
@@ -75,23 +75,7 @@ pub fn render(v: &Verdict, rss: &[f64], diff: Option<&str>, color: bool) -> Stri
 
     if !v.sites.is_empty() {
         out.push_str("\nGrowing heap sites (share of the growth, rate, where)\n");
-        for s in &v.sites {
-            let place = match (&s.file, s.line) {
-                (Some(f), Some(l)) => format!("  {f}:{l}"),
-                (Some(f), None) => format!("  {f}"),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                out,
-                "  {:>4.0}%  {:>12}/h  {}{place}",
-                s.share * 100.0,
-                format!("+{}", format_bytes_f64(s.slope_bytes_per_hour)),
-                s.function
-            );
-            if let Some(chain) = callers(&s.stack) {
-                let _ = writeln!(out, "  {:24}← {chain}", "");
-            }
-        }
+        heap_sites(&mut out, &v.sites, "  ");
     }
     let proven: Vec<_> = v
         .goroutine_sites
@@ -270,6 +254,29 @@ const CALLERS_SHOWN: usize = 5;
 
 /// The callers of a site's leaf, `a ← b ← … (N more)`, or `None` for a leaf
 /// without callers.
+/// The growing heap sites, one line each (share, rate, function, file:line)
+/// with their callers below, every line starting with `indent`: for the
+/// verdict and for `fleet`'s drill-down alike.
+pub fn heap_sites(out: &mut String, sites: &[Site], indent: &str) {
+    for s in sites {
+        let place = match (&s.file, s.line) {
+            (Some(f), Some(l)) => format!("  {f}:{l}"),
+            (Some(f), None) => format!("  {f}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{indent}{:>4.0}%  {:>12}/h  {}{place}",
+            s.share * 100.0,
+            format!("+{}", format_bytes_f64(s.slope_bytes_per_hour)),
+            s.function
+        );
+        if let Some(chain) = callers(&s.stack) {
+            let _ = writeln!(out, "{indent}{:24}← {chain}", "");
+        }
+    }
+}
+
 fn callers(stack: &[String]) -> Option<String> {
     let callers = stack.get(1..).filter(|c| !c.is_empty())?;
     let mut line = callers

@@ -768,6 +768,24 @@ fn the_drill_down_names_the_leaking_function() {
         series["127.0.0.1:1"]["drill"].is_null(),
         "only leaks are drilled"
     );
+
+    // The text table is followed by where each drilled instance grows.
+    let mut cmd = leakwatch();
+    cmd.args(["fleet", "--prometheus", &prom.url])
+        .args([
+            "--start",
+            &(end - DAY).to_string(),
+            "--end",
+            &end.to_string(),
+        ])
+        .args(["--pprof-template", "http://{instance}/debug/pprof"])
+        .args(["--drill", "3", "--drill-interval", "500ms"]);
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, below) = text
+        .split_once(&format!("Where {{instance=\"{addr}\"}} grows"))
+        .unwrap_or_else(|| panic!("no drill-down in the text: {}", describe(&cmd, &out)));
+    assert!(below.contains("main.newEntry"), "{text}");
 }
 
 /// A whole minute, `minutes` ago, as Unix seconds: backfilled history must
