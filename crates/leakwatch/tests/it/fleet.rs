@@ -743,16 +743,21 @@ fn the_drill_down_names_the_leaking_function() {
         }
     }
     let prom = Prometheus::start(&om.finish(), None);
-    let mut cmd = leakwatch();
-    cmd.args(["fleet", "--prometheus", &prom.url, "--json"])
-        .args([
-            "--start",
-            &(end - DAY).to_string(),
-            "--end",
-            &end.to_string(),
-        ])
-        .args(["--pprof-template", "http://{instance}/debug/pprof"])
-        .args(["--drill", "3", "--drill-interval", "500ms"]);
+    let drill = || {
+        let mut cmd = leakwatch();
+        cmd.args(["fleet", "--prometheus", &prom.url])
+            .args([
+                "--start",
+                &(end - DAY).to_string(),
+                "--end",
+                &end.to_string(),
+            ])
+            .args(["--pprof-template", "http://{instance}/debug/pprof"])
+            .args(["--drill", "3", "--drill-interval", "500ms"]);
+        cmd
+    };
+    let mut cmd = drill();
+    cmd.arg("--json");
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&cmd, &out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -770,16 +775,7 @@ fn the_drill_down_names_the_leaking_function() {
     );
 
     // The text table is followed by where each drilled instance grows.
-    let mut cmd = leakwatch();
-    cmd.args(["fleet", "--prometheus", &prom.url])
-        .args([
-            "--start",
-            &(end - DAY).to_string(),
-            "--end",
-            &end.to_string(),
-        ])
-        .args(["--pprof-template", "http://{instance}/debug/pprof"])
-        .args(["--drill", "3", "--drill-interval", "500ms"]);
+    let mut cmd = drill();
     let out = cmd.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let (_, below) = text
