@@ -68,6 +68,11 @@ fn time_seconds(ts: &str) -> f64 {
 fn a_leak_at_twice_the_detectable_rate_is_found_in_a_healthy_recording() {
     let dir = scratch();
     let rec = dir.path().join("rec");
+    // A healthy service past its warm-up: a young process's RSS climbs for
+    // seconds (longer on a loaded machine) as its heap and caches fill,
+    // which a 12 s window would rightly call growth.
+    let svc = scenario::Service::start("lru", &["-rate", "2000"]);
+    std::thread::sleep(std::time::Duration::from_secs(8));
     // RSS only (no profiles): the verdict is judged on RSS, the series the
     // injected leak goes into.
     let out = leakwatch()
@@ -78,12 +83,11 @@ fn a_leak_at_twice_the_detectable_rate_is_found_in_a_healthy_recording() {
             "100ms",
             "--duration",
             "12s",
+            "--pid",
+            &svc.pid.to_string(),
         ])
         .arg("--out")
         .arg(&rec)
-        .arg("--")
-        .arg(scenario::binary())
-        .args(["-mode", "lru", "-rate", "2000", "-addr", "127.0.0.1:0"])
         .output()
         .expect("run leakwatch watch");
     assert!(
