@@ -104,6 +104,8 @@ pub struct Assessment {
     pub change: f64,
     /// The conclusion.
     pub shape: Shape,
+    /// What [`detectable_slope`] keeps of the two trends.
+    lifts: (stats::Lift, Option<stats::Lift>),
 }
 
 impl Assessment {
@@ -143,7 +145,7 @@ pub fn assess(
         return Err(too_few(min_points));
     }
     let (bt, by, bsegs) = bin_segments(t, y, segments, stats::MAX_POINTS);
-    let whole = stats::trend(&bt, &by, &bsegs).ok_or(too_few(min_points))?;
+    let (whole, whole_lift) = stats::trend_lifted(&bt, &by, &bsegs).ok_or(too_few(min_points))?;
     // Evidence, not a count: a window decides when its test could have
     // said "rising" — when even points in perfect order would give a
     // p-value below alpha with the variance the test actually used (its
@@ -160,28 +162,20 @@ pub fn assess(
     let level = stats::median(&mut y.to_vec()).unwrap_or(0.0);
     let change = whole.slope * span;
 
-    let (recent_segs, recent_above_middle) = if segments.len() >= 2 {
-        recent_per_lifetime(t, y, segments, th)
-    } else {
-        recent_of_window(t, y, segments, th)
-    };
-    let (rt, ry, rsegs) = bin_segments(t, y, &recent_segs, stats::MAX_POINTS);
-    let recent = stats::trend(&rt, &ry, &rsegs);
-
-    let still_growing = recent.as_ref().is_some_and(|r| {
-        r.slope > 0.0
-            && r.slope >= th.recent_min_ratio * whole.slope
-            && (r.rising(th.alpha_recent) || recent_above_middle < th.alpha_recent)
-    });
-    let shape = if !whole.rising(th.alpha) {
-        Shape::Flat
-    } else if !still_growing {
-        Shape::Plateaued
-    } else if change < th.min_absolute_change || change < th.min_relative_change * level.abs() {
-        Shape::Slight
-    } else {
-        Shape::Growing
-    };
+    let parts = RecentParts::of(t, segments, th);
+    let recent_above_middle = parts.above_middle(y);
+    let (rt, ry, rsegs) = bin_segments(t, y, &parts.recent, stats::MAX_POINTS);
+    let (recent, recent_lift) = stats::trend_lifted(&rt, &ry, &rsegs).unzip();
+    let shape = shape_of(
+        th,
+        whole.rising(th.alpha).then_some(whole.slope),
+        recent
+            .as_ref()
+            .map(|r| (r.slope, r.rising(th.alpha_recent))),
+        recent_above_middle,
+        change,
+        level,
+    );
     Ok(Assessment {
         whole,
         recent,
@@ -190,84 +184,131 @@ pub fn assess(
         span,
         change,
         shape,
+        lifts: (whole_lift, recent_lift),
     })
 }
 
-/// The recent part of a one-lifetime window and the rank-sum witness: the
-/// last third of the time span, but at least
-/// [`Thresholds::min_recent_points`] points.
-fn recent_of_window(
-    t: &[f64],
-    y: &[f64],
-    segments: &[Range<usize>],
+/// The conclusion from the tests' outcomes: `rising` is the whole-window
+/// slope when its test says rising, `recent` the recent part's slope and
+/// whether its own test says rising.
+fn shape_of(
     th: &Thresholds,
-) -> (Vec<Range<usize>>, f64) {
-    let n = t.len();
-    let span = t[n - 1] - t[0];
-    let cutoff_t = t[n - 1] - span * th.recent_fraction;
-    let by_time = t.partition_point(|&x| x < cutoff_t);
-    let from = by_time.min(n.saturating_sub(th.min_recent_points()));
-    let recent_segs: Vec<Range<usize>> = segments
-        .iter()
-        .filter(|s| s.end > from)
-        .map(|s| s.start.max(from)..s.end)
-        .collect();
-
-    // A handful of recent points, stepped as a Go heap profile is (it moves
-    // at collections and in sampling quanta), gives the recent trend test
-    // little power. A second witness: the recent third sits above the
-    // middle third (rank-sum), compared within the last lifetime only.
-    let last_start = segments.last().map_or(0, |s| s.start);
-    let mid_cut = t.partition_point(|&x| x < t[n - 1] - 2.0 * span * th.recent_fraction);
-    let mid_from = mid_cut
-        .min(from.saturating_sub(th.min_recent_points()))
-        .max(last_start);
-    let recent_above_middle = if from > mid_from {
-        stats::rank_sum_greater(&y[mid_from..from], &y[from..])
-    } else {
-        1.0
+    rising: Option<f64>,
+    recent: Option<(f64, bool)>,
+    recent_above_middle: f64,
+    change: f64,
+    level: f64,
+) -> Shape {
+    let Some(slope) = rising else {
+        return Shape::Flat;
     };
-    (recent_segs, recent_above_middle)
-}
-
-/// The recent-growth guard of a process that restarted: each lifetime's own
-/// recent part, the last third of its time span (at least two points), so
-/// that a leak must still be growing when each process ends, not merely
-/// in the window's last third — which, once lifetimes are short, holds
-/// nothing but the youngest process's warm-up. The witnesses pool the
-/// lifetimes: the trend test pairs points within each recent part, and the
-/// rank-sum compares each lifetime's last third with its own middle third.
-fn recent_per_lifetime(
-    t: &[f64],
-    y: &[f64],
-    segments: &[Range<usize>],
-    th: &Thresholds,
-) -> (Vec<Range<usize>>, f64) {
-    let mut recent = Vec::new();
-    let mut strata: Vec<(&[f64], &[f64])> = Vec::new();
-    for s in segments.iter().filter(|s| s.len() >= 2) {
-        let ts = &t[s.clone()];
-        let span = ts[ts.len() - 1] - ts[0];
-        let last = ts[ts.len() - 1];
-        let from = ts
-            .partition_point(|&x| x < last - span * th.recent_fraction)
-            .min(ts.len() - 2);
-        let mid = ts
-            .partition_point(|&x| x < last - 2.0 * span * th.recent_fraction)
-            .min(from);
-        recent.push(s.start + from..s.end);
-        strata.push((&y[s.start + mid..s.start + from], &y[s.start + from..s.end]));
+    let still_growing = recent.is_some_and(|(r_slope, r_rising)| {
+        r_slope > 0.0
+            && r_slope >= th.recent_min_ratio * slope
+            && (r_rising || recent_above_middle < th.alpha_recent)
+    });
+    if !still_growing {
+        Shape::Plateaued
+    } else if change < th.min_absolute_change || change < th.min_relative_change * level.abs() {
+        Shape::Slight
+    } else {
+        Shape::Growing
     }
-    (recent, stats::rank_sum_greater_pooled(&strata))
 }
 
-/// Most points [`detectable_slope`] searches on.
-const DETECTABLE_POINTS: usize = 1500;
+/// Where the recent-growth guard looks: the recent part's segments and the
+/// strata (middle, recent) of its rank-sum witness. They depend on the
+/// times alone.
+struct RecentParts {
+    recent: Vec<Range<usize>>,
+    strata: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl RecentParts {
+    fn of(t: &[f64], segments: &[Range<usize>], th: &Thresholds) -> RecentParts {
+        if segments.len() >= 2 {
+            RecentParts::per_lifetime(t, segments, th)
+        } else {
+            RecentParts::of_window(t, segments, th)
+        }
+    }
+
+    /// The recent part of a one-lifetime window: the last third of the
+    /// time span, but at least [`Thresholds::min_recent_points`] points.
+    fn of_window(t: &[f64], segments: &[Range<usize>], th: &Thresholds) -> RecentParts {
+        let n = t.len();
+        let span = t[n - 1] - t[0];
+        let cutoff_t = t[n - 1] - span * th.recent_fraction;
+        let by_time = t.partition_point(|&x| x < cutoff_t);
+        let from = by_time.min(n.saturating_sub(th.min_recent_points()));
+        let recent: Vec<Range<usize>> = segments
+            .iter()
+            .filter(|s| s.end > from)
+            .map(|s| s.start.max(from)..s.end)
+            .collect();
+
+        // A handful of recent points, stepped as a Go heap profile is (it
+        // moves at collections and in sampling quanta), gives the recent
+        // trend test little power. A second witness: the recent third sits
+        // above the middle third (rank-sum), compared within the last
+        // lifetime only.
+        let last_start = segments.last().map_or(0, |s| s.start);
+        let mid_cut = t.partition_point(|&x| x < t[n - 1] - 2.0 * span * th.recent_fraction);
+        let mid_from = mid_cut
+            .min(from.saturating_sub(th.min_recent_points()))
+            .max(last_start);
+        let strata = if from > mid_from {
+            vec![(mid_from..from, from..n)]
+        } else {
+            Vec::new()
+        };
+        RecentParts { recent, strata }
+    }
+
+    /// The recent-growth guard of a process that restarted: each
+    /// lifetime's own recent part, the last third of its time span (at
+    /// least two points), so that a leak must still be growing when each
+    /// process ends, not merely in the window's last third — which, once
+    /// lifetimes are short, holds nothing but the youngest process's
+    /// warm-up. The witnesses pool the lifetimes: the trend test pairs
+    /// points within each recent part, and the rank-sum compares each
+    /// lifetime's last third with its own middle third.
+    fn per_lifetime(t: &[f64], segments: &[Range<usize>], th: &Thresholds) -> RecentParts {
+        let mut recent = Vec::new();
+        let mut strata = Vec::new();
+        for s in segments.iter().filter(|s| s.len() >= 2) {
+            let ts = &t[s.clone()];
+            let span = ts[ts.len() - 1] - ts[0];
+            let last = ts[ts.len() - 1];
+            let from = ts
+                .partition_point(|&x| x < last - span * th.recent_fraction)
+                .min(ts.len() - 2);
+            let mid = ts
+                .partition_point(|&x| x < last - 2.0 * span * th.recent_fraction)
+                .min(from);
+            recent.push(s.start + from..s.end);
+            strata.push((s.start + mid..s.start + from, s.start + from..s.end));
+        }
+        RecentParts { recent, strata }
+    }
+
+    /// The rank-sum witness's one-sided p-value that the recent parts of
+    /// `y` lie above their middle parts (1 when they cannot be compared).
+    fn above_middle(&self, y: &[f64]) -> f64 {
+        let strata: Vec<(&[f64], &[f64])> = self
+            .strata
+            .iter()
+            .map(|(m, r)| (&y[m.clone()], &y[r.clone()]))
+            .collect();
+        stats::rank_sum_greater_pooled(&strata)
+    }
+}
 
 /// The smallest steady growth, per second, that [`assess`] would call
 /// growing in this window: the power of a "no leak". A leak at this rate
 /// added to the series would have been found; a slower one could hide in
-/// its noise and span. `None` when the series is too short to assess.
+/// its noise and span. `a` is the series' own assessment. `None` when the
+/// series spans no time.
 ///
 /// Found by the method itself rather than from a formula: every guard
 /// (the trend test with its autocorrelation correction, the recent-growth
@@ -280,22 +321,46 @@ pub fn detectable_slope(
     t: &[f64],
     y: &[f64],
     segments: &[Range<usize>],
+    a: &Assessment,
     th: &Thresholds,
 ) -> Option<f64> {
-    // The search assesses the series a score of times: on a long series it
-    // works on bin medians (as the trend tests did before they were fast),
-    // which keeps `analyze` and the live view's re-analysis cheap.
-    let (bt, by, bsegs) = bin_segments(t, y, segments, DETECTABLE_POINTS);
-    let (t, y, segments) = (&bt[..], &by[..], &bsegs[..]);
-    let a = assess(t, y, segments, th).ok()?;
+    if t.len() > stats::MAX_POINTS {
+        // `a` is of the binned series, its recent part binned on its own:
+        // search on the bins, assessed as a series of their own.
+        let (bt, by, bsegs) = bin_segments(t, y, segments, stats::MAX_POINTS);
+        let binned = assess(&bt, &by, &bsegs, th).ok()?;
+        return detectable_slope(&bt, &by, &bsegs, &binned, th);
+    }
     if a.span <= 0.0 {
         return None;
     }
     let own = if a.growing() { a.whole.slope } else { 0.0 };
     let base: Vec<f64> = t.iter().zip(y).map(|(t, y)| y - own * t).collect();
-    let grows = |slope: f64| {
-        let lifted: Vec<f64> = t.iter().zip(&base).map(|(t, y)| y + slope * t).collect();
-        assess(t, &lifted, segments, th).is_ok_and(|a| a.growing())
+    // Each step is `assess` of the lifted series, but with what lifting
+    // cannot change — the Theil–Sen slopes up to the lift, the Hamed–Rao
+    // factors, where the recent parts are — kept from `a`, so a step costs
+    // O(n log n) and selects no pairwise slope.
+    let whole_lift = a.lifts.0.shifted(-own);
+    let recent_lift = a.lifts.1.as_ref().map(|l| l.shifted(-own));
+    let parts = RecentParts::of(t, segments, th);
+    let mut lifted = vec![0.0; t.len()];
+    let mut grows = |slope: f64| {
+        for ((l, t), b) in lifted.iter_mut().zip(t).zip(&base) {
+            *l = b + slope * t;
+        }
+        let whole = whole_lift.test(t, &lifted, segments, slope);
+        if stats::smallest_p_value(segments, whole.var_factor) >= th.alpha {
+            return false;
+        }
+        let recent = recent_lift.as_ref().map(|r| {
+            let r = r.test(t, &lifted, &parts.recent, slope);
+            (r.slope, r.rising(th.alpha_recent))
+        });
+        let above = parts.above_middle(&lifted);
+        let level = stats::median(&mut lifted.clone()).unwrap_or(0.0);
+        let change = whole.slope * a.span;
+        let rising = whole.rising(th.alpha).then_some(whole.slope);
+        shape_of(th, rising, recent, above, change, level) == Shape::Growing
     };
     // The floors alone set a lower bound on any slope that can pass.
     let floor = (th.min_absolute_change / a.span)
@@ -489,7 +554,7 @@ mod tests {
         assert_eq!(l.shape, Shape::Growing, "{l:?}");
         // Judged on the window's last third instead, the young lifetime's
         // warm-up would pass for growth that goes on.
-        let by_window = recent_of_window(&t, &warm, &segs, &Thresholds::BYTES).0;
+        let by_window = RecentParts::of_window(&t, &segs, &Thresholds::BYTES).recent;
         let r = stats::trend(&t, &warm, &by_window).unwrap();
         assert!(r.rising(0.05) && r.slope >= w.whole.slope / 3.0, "{r:?}");
     }
@@ -687,7 +752,8 @@ mod tests {
         let e = noise(n, 7);
         let flat: Vec<f64> = e.iter().map(|e| 200e6 + 3e6 * e).collect();
         let segs = std::slice::from_ref(&(0..n)).to_vec();
-        let d = detectable_slope(&t, &flat, &segs, &Thresholds::BYTES).expect("assessable");
+        let th = Thresholds::BYTES;
+        let d = detectable_slope(&t, &flat, &segs, &run(&t, &flat), &th).expect("assessable");
         assert!(d > 0.0);
         let lift =
             |k: f64| -> Vec<f64> { t.iter().zip(&flat).map(|(t, y)| y + k * d * t).collect() };
@@ -698,8 +764,93 @@ mod tests {
         assert!(!run(&t, &lift(0.5)).growing(), "half of it hides");
         // Noisier data hides more.
         let noisy: Vec<f64> = e.iter().map(|e| 200e6 + 30e6 * e).collect();
-        let dn = detectable_slope(&t, &noisy, &segs, &Thresholds::BYTES).unwrap();
+        let dn = detectable_slope(&t, &noisy, &segs, &run(&t, &noisy), &th).unwrap();
         assert!(dn > d, "{dn} vs {d}");
+    }
+
+    /// The search as it was first written: every step a full `assess` of
+    /// the lifted series. The fast search must agree with it.
+    fn detectable_by_assess(
+        t: &[f64],
+        y: &[f64],
+        segments: &[Range<usize>],
+        th: &Thresholds,
+    ) -> Option<f64> {
+        let a = assess(t, y, segments, th).ok()?;
+        let own = if a.growing() { a.whole.slope } else { 0.0 };
+        let base: Vec<f64> = t.iter().zip(y).map(|(t, y)| y - own * t).collect();
+        let grows = |slope: f64| {
+            let lifted: Vec<f64> = t.iter().zip(&base).map(|(t, y)| y + slope * t).collect();
+            assess(t, &lifted, segments, th).is_ok_and(|a| a.growing())
+        };
+        let mut high = (th.min_absolute_change / a.span)
+            .max(th.min_relative_change * a.level.abs() / a.span)
+            .max(f64::MIN_POSITIVE);
+        let mut doublings = 0;
+        while !grows(high) {
+            doublings += 1;
+            high *= 2.0;
+        }
+        let mut low = if doublings == 0 { 0.0 } else { high / 2.0 };
+        for _ in 0..8 {
+            let mid = (low + high) / 2.0;
+            if grows(mid) {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        Some(high)
+    }
+
+    #[test]
+    fn the_fast_detectable_search_agrees_with_full_assessments() {
+        let n = 600;
+        let t = secs(n, 60.0);
+        let e = noise(n, 11);
+        // A random walk: autocorrelated, so its Hamed–Rao factor is large.
+        let mut walk = 0.0;
+        let walked: Vec<f64> = e
+            .iter()
+            .map(|e| {
+                walk += e * 2e5;
+                3e8 + walk
+            })
+            .collect();
+        let flat: Vec<f64> = e.iter().map(|e| 2e8 + 4e6 * e).collect();
+        let leaking: Vec<f64> = t
+            .iter()
+            .zip(&e)
+            .map(|(t, e)| 2e8 + 50.0 * t + 4e6 * e)
+            .collect();
+        // Four lifetimes, each growing from the same floor: the sawtooth.
+        let teeth: Vec<f64> = t
+            .iter()
+            .zip(&e)
+            .map(|(t, e)| 2e8 + 80.0 * (t % 9000.0) + 2e6 * e)
+            .collect();
+        let one = vec![0..n];
+        let four: Vec<Range<usize>> = (0..4).map(|k| k * 150..(k + 1) * 150).collect();
+        // Steps of a quantum, as heap profiles move: many tied values.
+        let stepped: Vec<f64> = flat.iter().map(|y| (y / 4e6).round() * 4e6).collect();
+        for (name, y, segs) in [
+            ("walk", &walked, &one),
+            ("flat", &flat, &one),
+            ("leaking", &leaking, &one),
+            ("teeth", &teeth, &four),
+            ("flat in four lifetimes", &flat, &four),
+            ("stepped", &stepped, &one),
+        ] {
+            for th in [Thresholds::BYTES, Thresholds::COUNT] {
+                let a = assess(&t, y, segs, &th).unwrap();
+                let fast = detectable_slope(&t, y, segs, &a, &th).unwrap();
+                let full = detectable_by_assess(&t, y, segs, &th).unwrap();
+                assert!(
+                    (fast / full - 1.0).abs() < 0.01,
+                    "{name}: fast {fast} vs full {full}"
+                );
+            }
+        }
     }
 
     #[test]

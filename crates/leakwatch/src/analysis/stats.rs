@@ -67,8 +67,12 @@ impl Trend {
     /// Whether the series rises significantly at level `alpha` (two-sided
     /// test, positive direction), and the slope's interval lies above zero.
     pub fn rising(&self, alpha: f64) -> bool {
-        self.s > 0.0 && self.p_value < alpha && self.slope > 0.0
+        rises(self.s, self.p_value, self.slope, alpha)
     }
+}
+
+fn rises(s: f64, p_value: f64, slope: f64, alpha: f64) -> bool {
+    s > 0.0 && p_value < alpha && slope > 0.0
 }
 
 /// Mann–Kendall with the Hamed–Rao correction plus Theil–Sen, on points `t`
@@ -76,6 +80,12 @@ impl Trend {
 /// the same segment. Segments are index ranges into `t`/`y`;
 /// [`trend_single`] is the one-segment case. Returns `None` when no segment has two points.
 pub fn trend(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<Trend> {
+    trend_lifted(t, y, segments).map(|(trend, _)| trend)
+}
+
+/// [`trend`], and what of it a search over added slopes can keep (see
+/// [`Lift`]).
+pub fn trend_lifted(t: &[f64], y: &[f64], segments: &[Range<usize>]) -> Option<(Trend, Lift)> {
     trend_with_budget(t, y, segments, BAND_PER_POINT * t.len().max(1024) as u64)
 }
 
@@ -86,15 +96,79 @@ fn trend_with_budget(
     y: &[f64],
     segments: &[Range<usize>],
     budget: u64,
-) -> Option<Trend> {
+) -> Option<(Trend, Lift)> {
     assert_eq!(t.len(), y.len(), "trend: times and values differ in length");
+    let mut slopes = PairSlopes::new(t, y, segments, budget);
+    let factors = segment_factors(t, y, segments, &mut slopes, budget);
+    let test = mann_kendall(t, y, segments, &factors);
+    if slopes.pairs == 0 {
+        return None;
+    }
+    let nt = slopes.pairs as usize;
+    let (low_idx, high_idx) = sen_interval_indices(nt, test.var_s);
+    let slope = slopes.median().unwrap_or(0.0);
+    let slope_low = slopes.kth(low_idx as u64);
+    let slope_high = slopes.kth(high_idx as u64);
+    let trend = Trend {
+        n: test.n,
+        s: test.s,
+        var_s: test.var_s,
+        var_factor: test.var_factor,
+        z: test.z,
+        p_value: test.p_value,
+        slope,
+        slope_low,
+        slope_high,
+    };
+    Some((trend, Lift { slope, factors }))
+}
+
+/// The Hamed–Rao factor of each segment (1 for one of fewer than two
+/// points), each detrended by its own Theil–Sen slope before looking for
+/// autocorrelation, as Hamed & Rao do.
+fn segment_factors(
+    t: &[f64],
+    y: &[f64],
+    segments: &[Range<usize>],
+    slopes: &mut PairSlopes,
+    budget: u64,
+) -> Vec<f64> {
+    let single = slopes.segments.len() == 1;
+    segments
+        .iter()
+        .map(|seg| {
+            if seg.len() < 2 {
+                return 1.0;
+            }
+            let seg_slope = if single {
+                slopes.median()
+            } else {
+                PairSlopes::new(t, y, std::slice::from_ref(seg), budget).median()
+            };
+            seg_slope.map_or(1.0, |b| {
+                hamed_rao_factor(&t[seg.clone()], &y[seg.clone()], b)
+            })
+        })
+        .collect()
+}
+
+/// The stratified Mann–Kendall test with each segment's variance inflated
+/// by its factor.
+struct KendallTest {
+    n: usize,
+    s: f64,
+    var_s: f64,
+    var_factor: f64,
+    z: f64,
+    p_value: f64,
+}
+
+fn mann_kendall(t: &[f64], y: &[f64], segments: &[Range<usize>], factors: &[f64]) -> KendallTest {
     let mut s_total = 0.0;
     let mut var_total = 0.0;
     let mut var_raw_total = 0.0;
     let mut n_total = 0;
-    let mut slopes = PairSlopes::new(t, y, segments, budget);
-    let single = slopes.segments.len() == 1;
-    for seg in segments {
+    for (seg, factor) in segments.iter().zip(factors) {
         let (ts, ys) = (&t[seg.clone()], &y[seg.clone()]);
         n_total += ts.len();
         if ts.len() < 2 {
@@ -102,32 +176,15 @@ fn trend_with_budget(
         }
         s_total += kendall_s(ts, ys);
         let var = tie_corrected_variance(ys);
-        // Detrend by this segment's own slope before looking for
-        // autocorrelation, as Hamed & Rao do.
-        let seg_slope = if single {
-            slopes.median()
-        } else {
-            PairSlopes::new(t, y, std::slice::from_ref(seg), budget).median()
-        };
-        let factor = seg_slope.map_or(1.0, |b| hamed_rao_factor(ts, ys, b));
         var_raw_total += var;
         var_total += var * factor;
-    }
-    if slopes.pairs == 0 {
-        return None;
     }
     let z = if var_total > 0.0 {
         (s_total - s_total.signum()) / var_total.sqrt()
     } else {
         0.0
     };
-    let p_value = (2.0 * normal_sf(z.abs())).min(1.0);
-    let nt = slopes.pairs as usize;
-    let (low_idx, high_idx) = sen_interval_indices(nt, var_total);
-    let slope = slopes.median().unwrap_or(0.0);
-    let slope_low = slopes.kth(low_idx as u64);
-    let slope_high = slopes.kth(high_idx as u64);
-    Some(Trend {
+    KendallTest {
         n: n_total,
         s: s_total,
         var_s: var_total,
@@ -137,11 +194,68 @@ fn trend_with_budget(
             1.0
         },
         z,
-        p_value,
-        slope,
-        slope_low,
-        slope_high,
-    })
+        p_value: (2.0 * normal_sf(z.abs())).min(1.0),
+    }
+}
+
+/// What of [`trend`] stays put when a steady slope is added to a series:
+/// every pairwise slope moves by exactly that slope, so the Theil–Sen
+/// slope does too, and the residuals the Hamed–Rao factors are computed
+/// from are unchanged. Only Kendall's S and the ties move, which cost
+/// O(n log n) — so a search over added slopes (the detectable slope) need
+/// not select a single pairwise slope again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lift {
+    slope: f64,
+    factors: Vec<f64>,
+}
+
+/// The test [`Lift::test`] gives: [`Trend`] without the slope's interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiftedTrend {
+    /// Mann–Kendall score S.
+    pub s: f64,
+    /// The Hamed–Rao variance inflation applied, as [`Trend::var_factor`].
+    pub var_factor: f64,
+    /// Two-sided p-value of "no trend".
+    pub p_value: f64,
+    /// Theil–Sen slope.
+    pub slope: f64,
+}
+
+impl LiftedTrend {
+    /// As [`Trend::rising`].
+    pub fn rising(&self, alpha: f64) -> bool {
+        rises(self.s, self.p_value, self.slope, alpha)
+    }
+}
+
+impl Lift {
+    /// The same for the series plus `slope`·t.
+    pub fn shifted(&self, slope: f64) -> Lift {
+        Lift {
+            slope: self.slope + slope,
+            factors: self.factors.clone(),
+        }
+    }
+
+    /// The trend test of `lifted` — the series [`Lift::new`] saw plus
+    /// `slope`·t — equal to [`trend`]'s on it up to rounding.
+    pub fn test(
+        &self,
+        t: &[f64],
+        lifted: &[f64],
+        segments: &[Range<usize>],
+        slope: f64,
+    ) -> LiftedTrend {
+        let k = mann_kendall(t, lifted, segments, &self.factors);
+        LiftedTrend {
+            s: k.s,
+            var_factor: k.var_factor,
+            p_value: k.p_value,
+            slope: self.slope + slope,
+        }
+    }
 }
 
 /// The Mann–Kendall score S = Σ sign(t_j − t_i)·sign(y_j − y_i) of one
@@ -842,7 +956,8 @@ fn sen_interval_indices(nt: usize, var_s: f64) -> (usize, usize) {
 /// One-sided Mann–Whitney (Wilcoxon rank-sum) test that `later` tends to
 /// be larger than `earlier`: the p-value from the normal approximation with
 /// continuity and tie corrections. 1 when either sample is empty.
-pub fn rank_sum_greater(earlier: &[f64], later: &[f64]) -> f64 {
+#[cfg(test)]
+fn rank_sum_greater(earlier: &[f64], later: &[f64]) -> f64 {
     rank_sum_greater_pooled(&[(earlier, later)])
 }
 
@@ -1276,7 +1391,7 @@ mod tests {
                 assert_eq!(got.to_bits(), want.to_bits(), "k={k} n={n} round {round}");
             }
             assert_eq!(
-                trend_with_budget(&t, &y, &segments, budget),
+                trend_with_budget(&t, &y, &segments, budget).map(|x| x.0),
                 trend_quadratic(&t, &y, &segments),
                 "round {round}"
             );
@@ -1289,7 +1404,7 @@ mod tests {
         let y: Vec<f64> = t.iter().map(|v| 0.1 * v).collect();
         let segs: Vec<Range<usize>> = std::iter::once(0..400).collect();
         assert_eq!(
-            trend_with_budget(&t, &y, &segs, 100),
+            trend_with_budget(&t, &y, &segs, 100).map(|x| x.0),
             trend_quadratic(&t, &y, &segs)
         );
     }

@@ -137,8 +137,8 @@ pub fn decide(obs: &Observations, opts: &Options) -> Verdict {
 
     // The power search assesses a series a score of times: once per series,
     // for the JSON and the summary alike.
-    let rss_detectable = detectable(&obs.rss, &Thresholds::BYTES);
-    let heap_detectable = detectable(obs.heap_signal(), &Thresholds::BYTES);
+    let rss_detectable = detectable(&obs.rss, &rss_a, &Thresholds::BYTES);
+    let heap_detectable = detectable(obs.heap_signal(), &heap_a, &Thresholds::BYTES);
     let facts = Facts {
         obs,
         rss_a: &rss_a,
@@ -207,9 +207,15 @@ fn reported_trend(s: &Series, a: &Result<Assessment, TooFew>) -> Option<Trend> {
     }
 }
 
-/// [`detectable_slope`] of a series, per second.
-pub(super) fn detectable(s: &Series, th: &Thresholds) -> Option<f64> {
-    detectable_slope(&s.t, &s.y, &s.segments(), th)
+/// [`detectable_slope`] of a series, per second, from its assessment `a`;
+/// `None` when it could not be assessed.
+pub(super) fn detectable(
+    s: &Series,
+    a: &Result<Assessment, TooFew>,
+    th: &Thresholds,
+) -> Option<f64> {
+    let a = a.as_ref().ok()?;
+    detectable_slope(&s.t, &s.y, &s.segments(), a, th)
 }
 
 /// The JSON's trend of `s`; `detectable` is its [`detectable`] slope.
@@ -243,7 +249,7 @@ fn goroutine_trend(
         slope_per_hour: trend.slope * 3600.0,
         p_value: trend.p_value,
         growing: a.as_ref().is_ok_and(Assessment::growing),
-        detectable_per_hour: detectable(s, &Thresholds::COUNT).map(|d| d * 3600.0),
+        detectable_per_hour: detectable(s, a, &Thresholds::COUNT).map(|d| d * 3600.0),
         proven_leaked: proof.map(|p| p.total),
     })
 }
