@@ -829,7 +829,7 @@ mod tests {
             .zip(&e)
             .map(|(t, e)| 2e8 + 80.0 * (t % 9000.0) + 2e6 * e)
             .collect();
-        let one = vec![0..n];
+        let one: Vec<Range<usize>> = std::iter::once(0..n).collect();
         let four: Vec<Range<usize>> = (0..4).map(|k| k * 150..(k + 1) * 150).collect();
         // Steps of a quantum, as heap profiles move: many tied values.
         let stepped: Vec<f64> = flat.iter().map(|y| (y / 4e6).round() * 4e6).collect();
