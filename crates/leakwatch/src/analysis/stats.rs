@@ -174,8 +174,8 @@ fn mann_kendall(t: &[f64], y: &[f64], segments: &[Range<usize>], factors: &[f64]
         if ts.len() < 2 {
             continue;
         }
-        s_total += kendall_s(ts, ys);
-        let var = tie_corrected_variance(ys);
+        let (s, var) = kendall(ts, ys);
+        s_total += s;
         var_raw_total += var;
         var_total += var * factor;
     }
@@ -263,19 +263,32 @@ impl Lift {
 /// (t, y), the discordant pairs are exactly the strict inversions of y, and
 /// the concordant ones are what is left once the pairs tied in t or in y are
 /// taken out. Finite values assumed, as everywhere here.
+#[cfg(test)]
 fn kendall_s(t: &[f64], y: &[f64]) -> f64 {
+    kendall(t, y).0
+}
+
+/// [`kendall_s`] and [`tie_corrected_variance`] of one segment, sharing
+/// the sort.
+fn kendall(t: &[f64], y: &[f64]) -> (f64, f64) {
     let n = t.len() as u64;
-    let mut order: Vec<usize> = (0..t.len()).collect();
-    order.sort_unstable_by(|&a, &b| cmp_f64(t[a], t[b]).then(cmp_f64(y[a], y[b])));
-    let tied_t = tied_pairs(order.iter().map(|&i| t[i]));
-    let tied_both = tied_pairs_by(&order, |a, b| t[a] == t[b] && y[a] == y[b]);
-    let mut ys: Vec<f64> = order.iter().map(|&i| y[i]).collect();
+    // Samples come in time order, mostly without repeated times: then the
+    // order by (t, y) is the given one.
+    let (tied_t, tied_both, mut ys) = if t.windows(2).all(|w| w[0] < w[1]) {
+        (0, 0, y.to_vec())
+    } else {
+        let mut order: Vec<usize> = (0..t.len()).collect();
+        order.sort_unstable_by(|&a, &b| cmp_f64(t[a], t[b]).then(cmp_f64(y[a], y[b])));
+        let tied_t = tied_pairs(order.iter().map(|&i| t[i]));
+        let tied_both = tied_pairs_by(&order, |a, b| t[a] == t[b] && y[a] == y[b]);
+        (tied_t, tied_both, order.iter().map(|&i| y[i]).collect())
+    };
+    // The merge sort leaves `ys` sorted: the ties in y are read from it.
     let discordant = merge_count(&mut ys, &mut Vec::new(), |a, b| a < b);
-    let mut sorted_y = y.to_vec();
-    sorted_y.sort_unstable_by(|a, b| cmp_f64(*a, *b));
-    let tied_y = tied_pairs(sorted_y.iter().copied());
+    let tied_y = tied_pairs(ys.iter().copied());
     let untied = n * n.saturating_sub(1) / 2 + tied_both - tied_t - tied_y;
-    untied as f64 - 2.0 * discordant as f64
+    let s = untied as f64 - 2.0 * discordant as f64;
+    (s, variance_of_sorted(&ys))
 }
 
 /// Orders finite values; `-0.0 == 0.0`, as the sign of a difference sees it.
@@ -317,6 +330,33 @@ fn tied_pairs_by(v: &[usize], same: impl Fn(usize, usize) -> bool) -> u64 {
     } else {
         total + run * (run - 1) / 2
     }
+}
+
+/// The inversions of `order`, a permutation of `base..base + order.len()`,
+/// counted with a Fenwick tree (`tree` is scratch): no data moves, unlike a
+/// merge sort, which makes it the cheaper count for a plain permutation.
+fn inversions(order: &[u32], base: u32, tree: &mut Vec<u32>) -> u64 {
+    let n = order.len();
+    tree.clear();
+    tree.resize(n + 1, 0);
+    let mut count = 0u64;
+    for (seen, &i) in order.iter().enumerate() {
+        // Earlier entries no greater than this one...
+        let mut at = (i - base) as usize + 1;
+        let mut not_greater = 0u64;
+        while at > 0 {
+            not_greater += tree[at] as u64;
+            at &= at - 1;
+        }
+        // ...and the rest of them are greater: inversions.
+        count += seen as u64 - not_greater;
+        let mut at = (i - base) as usize + 1;
+        while at <= n {
+            tree[at] += 1;
+            at += at & at.wrapping_neg();
+        }
+    }
+    count
 }
 
 /// Merge-sorts `v` by `less` (stably) and returns the number of inversions:
@@ -621,12 +661,12 @@ impl<'a> PairSlopes<'a> {
     fn count_at(&self, theta: f64, inclusive: bool) -> (u64, bool) {
         let mut order = Vec::new();
         let mut keyed = Vec::new();
-        let mut buf = Vec::new();
+        let mut tree = Vec::new();
         let mut count = 0;
         let mut ties = false;
         for s in &self.segments {
             ties |= self.order_at(s.clone(), theta, inclusive, &mut order, &mut keyed);
-            count += merge_count(&mut order, &mut buf, |a, b| a < b);
+            count += inversions(&order, s.start as u32, &mut tree);
         }
         (count - self.tied_inverted, ties)
     }
@@ -861,10 +901,16 @@ impl SplitMix {
 }
 
 /// Var(S) under the null with the usual correction for tied values.
+#[cfg(test)]
 fn tie_corrected_variance(y: &[f64]) -> f64 {
-    let n = y.len() as f64;
     let mut sorted = y.to_vec();
     sorted.sort_unstable_by(f64::total_cmp);
+    variance_of_sorted(&sorted)
+}
+
+/// [`tie_corrected_variance`] of values already in ascending order.
+fn variance_of_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len() as f64;
     let mut ties = 0.0;
     let mut i = 0;
     while i < sorted.len() {
@@ -927,7 +973,9 @@ fn ranks(v: &[f64]) -> Vec<f64> {
 }
 
 /// Sample autocorrelation at lags 0..=min(n−1, `max_lag`) (biased
-/// estimator, divided by n).
+/// estimator, divided by n). Long series go through an FFT: every lag of
+/// a week of minutes summed directly is O(n·MAX_LAG), most of a trend's
+/// cost.
 fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
     let n = x.len();
     let mean = x.iter().sum::<f64>() / n as f64;
@@ -936,16 +984,79 @@ fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
     if c0 == 0.0 {
         return vec![1.0];
     }
-    (0..n.min(max_lag + 1))
-        .map(|lag| {
-            d[..n - lag]
-                .iter()
-                .zip(&d[lag..])
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                / c0
-        })
-        .collect()
+    let lags = n.min(max_lag + 1);
+    if n * lags <= 1 << 16 {
+        return (0..lags)
+            .map(|lag| {
+                d[..n - lag]
+                    .iter()
+                    .zip(&d[lag..])
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+                    / c0
+            })
+            .collect();
+    }
+    // Wiener–Khinchin: the autocovariance is the inverse transform of the
+    // power spectrum; padding to n + lags keeps the wanted lags free of the
+    // circular wrap-around.
+    let size = (n + lags).next_power_of_two();
+    let mut re = vec![0.0; size];
+    let mut im = vec![0.0; size];
+    re[..n].copy_from_slice(&d);
+    fft(&mut re, &mut im, false);
+    for (r, i) in re.iter_mut().zip(im.iter_mut()) {
+        *r = *r * *r + *i * *i;
+        *i = 0.0;
+    }
+    fft(&mut re, &mut im, true);
+    let c0_fft = re[0];
+    re[..lags].iter().map(|c| c / c0_fft).collect()
+}
+
+/// In-place radix-2 FFT of `re + i·im` (length a power of two); `inverse`
+/// without the 1/n scaling, which the autocorrelation's ratio cancels.
+fn fft(re: &mut [f64], im: &mut [f64], inverse: bool) {
+    let n = re.len();
+    let mut j = 0;
+    for i in 1..n {
+        let mut bit = n >> 1;
+        while j & bit != 0 {
+            j ^= bit;
+            bit >>= 1;
+        }
+        j |= bit;
+        if i < j {
+            re.swap(i, j);
+            im.swap(i, j);
+        }
+    }
+    let sign = if inverse { 1.0 } else { -1.0 };
+    let mut len = 2;
+    while len <= n {
+        let angle = sign * 2.0 * std::f64::consts::PI / len as f64;
+        let half = len / 2;
+        // Twiddles computed per stage rather than by repeated
+        // multiplication, which would let rounding errors grow.
+        let twiddles: Vec<(f64, f64)> = (0..half)
+            .map(|k| {
+                let a = angle * k as f64;
+                (a.cos(), a.sin())
+            })
+            .collect();
+        for start in (0..n).step_by(len) {
+            for (k, &(wr, wi)) in twiddles.iter().enumerate() {
+                let (a, b) = (start + k, start + k + half);
+                let tr = re[b] * wr - im[b] * wi;
+                let ti = re[b] * wi + im[b] * wr;
+                re[b] = re[a] - tr;
+                im[b] = im[a] - ti;
+                re[a] += tr;
+                im[a] += ti;
+            }
+        }
+        len <<= 1;
+    }
 }
 
 /// The smallest two-sided p-value the Mann–Kendall test can give on
@@ -1498,6 +1609,32 @@ mod tests {
                 format!("{s:.3} s")
             });
             println!("| {n} | {:.2} ms | {slow} |", fast_s * 1e3);
+        }
+    }
+
+    #[test]
+    fn the_transform_gives_the_directly_summed_autocorrelation() {
+        let mut rng = SplitMix(9);
+        let mut walk = 0.0;
+        let x: Vec<f64> = (0..3000)
+            .map(|_| {
+                walk += (rng.next() % 1000) as f64 - 499.5;
+                walk
+            })
+            .collect();
+        let fast = autocorrelation(&x, MAX_LAG);
+        assert_eq!(fast.len(), MAX_LAG + 1);
+        let mean = x.iter().sum::<f64>() / x.len() as f64;
+        let d: Vec<f64> = x.iter().map(|v| v - mean).collect();
+        let c0: f64 = d.iter().map(|v| v * v).sum();
+        for (lag, rho) in fast.iter().enumerate() {
+            let direct: f64 = d[..x.len() - lag]
+                .iter()
+                .zip(&d[lag..])
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                / c0;
+            assert!((rho - direct).abs() < 1e-12, "lag {lag}: {rho} vs {direct}");
         }
     }
 
