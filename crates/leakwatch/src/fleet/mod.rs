@@ -5,7 +5,8 @@
 //! [`chains`] turns series into lifetimes, and each chain is judged by
 //! [`crate::analysis::decide`], the verdict `analyze` gives, through
 //! [`crate::analysis::Observations::from_memory`]. [`report`] ranks and
-//! prints. Memory holds one batch's samples at a time; each judged series
+//! prints. Memory holds about three batches' samples at a time (one judged,
+//! one fetched, one waiting between them); each judged series
 //! keeps its figures and a sparkline of [`report::SPARK_POINTS`] values.
 
 pub mod chains;
@@ -95,9 +96,12 @@ pub fn judge(
         None => Vec::new(),
     };
 
-    let mut entries = Vec::new();
+    // The next batch is fetched while this one is judged: Prometheus
+    // answering and the trend tests then share the machine instead of
+    // taking turns. The channel holds one batch, so memory stays at about
+    // three batches' samples.
     let total = batches.len();
-    for (i, batch) in batches.iter().enumerate() {
+    let fetch = |batch: &plan::Batch| -> anyhow::Result<Vec<chains::Chain>> {
         let m = batch.matcher.as_deref();
         let query = selector
             .as_ref()
@@ -109,20 +113,36 @@ pub fn judge(
             }
             _ => Vec::new(),
         };
-        let chains = chains::build(
+        Ok(chains::build(
             memory,
             &starts,
             &req.group_by,
             req.start as f64,
             step as f64,
-        );
-        let judged: Vec<Entry> = chains
-            .par_iter()
-            .map(|c| judge_chain(c, req, &limits))
-            .collect();
-        entries.extend(judged);
-        progress(i + 1, total);
-    }
+        ))
+    };
+    let mut entries = Vec::new();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for batch in &batches {
+                let fetched = fetch(batch);
+                let failed = fetched.is_err();
+                if tx.send(fetched).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for (i, fetched) in rx.iter().enumerate() {
+            let judged: Vec<Entry> = fetched?
+                .par_iter()
+                .map(|c| judge_chain(c, req, &limits))
+                .collect();
+            entries.extend(judged);
+            progress(i + 1, total);
+        }
+        Ok(())
+    })?;
     if entries.is_empty() {
         bail!(
             "{}: `{}` gives no series between {} and {}",

@@ -11,9 +11,10 @@ pub const TARGET_POINTS: i64 = 2_000;
 
 /// A batch asks for at most about this many series (a label value shared
 /// by more series is still one batch). With [`TARGET_POINTS`] per series
-/// that is 1 million samples, some 25 MiB of JSON, the bound on what one
-/// answer holds in memory.
-pub const BATCH_SERIES: usize = 500;
+/// that is 400,000 samples, some 10 MiB of JSON, the bound on what one
+/// answer holds in memory; small enough that fetching the next batch
+/// overlaps judging this one over most of a large fleet.
+pub const BATCH_SERIES: usize = 200;
 
 /// Parses `--start`/`--end`: RFC 3339 (`2026-11-30T12:00:00Z`) or Unix
 /// seconds (`1764504000`, fractions allowed).

@@ -7,9 +7,9 @@
 //! connection, a timeout, a TLS failure, a 4xx/5xx with Prometheus' own
 //! `error` quoted, or an answer that is not the API's JSON at all.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -57,7 +57,9 @@ pub struct Prometheus {
     agent: ureq::Agent,
     headers: Vec<(String, String)>,
     fetch: FetchOptions,
-    warned: RefCell<BTreeSet<String>>,
+    /// Warnings already printed; behind a lock, as the next batch is
+    /// fetched on its own thread.
+    warned: Mutex<BTreeSet<String>>,
 }
 
 impl Prometheus {
@@ -82,7 +84,7 @@ impl Prometheus {
             agent: config.build().into(),
             headers: opts.headers.clone(),
             fetch,
-            warned: RefCell::new(BTreeSet::new()),
+            warned: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -223,7 +225,12 @@ impl Prometheus {
             }
         };
         for w in envelope.warnings.iter().flatten() {
-            if self.warned.borrow_mut().insert(w.clone()) {
+            if self
+                .warned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(w.clone())
+            {
                 eprintln!("leakwatch: warning: {url}: Prometheus says: {w}");
             }
         }
