@@ -5,8 +5,8 @@
 //! [`chains`] turns series into lifetimes, and each chain is judged by
 //! [`crate::analysis::decide`], the verdict `analyze` gives, through
 //! [`crate::analysis::Observations::from_memory`]. [`report`] ranks and
-//! prints. Memory holds about three batches' samples at a time (one judged,
-//! one fetched, one waiting between them); each judged series
+//! prints. Memory holds about four batches' samples at a time (two fetched,
+//! one waiting, one judged); each judged series
 //! keeps its figures and a sparkline of [`report::SPARK_POINTS`] values.
 
 pub mod chains;
@@ -96,11 +96,11 @@ pub fn judge(
         None => Vec::new(),
     };
 
-    // The next batch is fetched while this one is judged: Prometheus
-    // answering and the trend tests then share the machine instead of
-    // taking turns. The channel holds one batch, so memory stays at about
-    // three batches' samples.
-    let total = batches.len();
+    // Batches are fetched while others are judged, two requests at a time:
+    // Prometheus answers one query on one core, so two keep it busy on a
+    // two-core machine while the trend tests take what is left. The
+    // channel holds one batch, so memory stays at about four batches'
+    // samples (two being fetched, one waiting, one being judged).
     let fetch = |batch: &plan::Batch| -> anyhow::Result<Vec<chains::Chain>> {
         let m = batch.matcher.as_deref();
         let query = selector
@@ -121,18 +121,27 @@ pub fn judge(
             step as f64,
         ))
     };
+    let total = batches.len();
     let mut entries = Vec::new();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        scope.spawn(move || {
-            for batch in &batches {
-                let fetched = fetch(batch);
-                let failed = fetched.is_err();
-                if tx.send(fetched).is_err() || failed {
-                    return;
+        for _ in 0..FETCHERS.min(total) {
+            let (tx, next, batches, fetch) = (tx.clone(), &next, &batches, &fetch);
+            scope.spawn(move || {
+                while let Some(batch) =
+                    batches.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let fetched = fetch(batch);
+                    let failed = fetched.is_err();
+                    // A closed channel: the judge stopped at an error.
+                    if tx.send(fetched).is_err() || failed {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
+        drop(tx);
         for (i, fetched) in rx.iter().enumerate() {
             let judged: Vec<Entry> = fetched?
                 .par_iter()
@@ -157,6 +166,9 @@ pub fn judge(
 }
 
 const START_TIME: &str = "process_start_time_seconds";
+
+/// Range queries in flight at once.
+const FETCHERS: usize = 2;
 
 /// The scrape interval, from how many samples the last hour holds (a
 /// plain selector only; other queries have no raw samples to count).

@@ -76,6 +76,37 @@ impl Prometheus {
         Prometheus::serve(scratch(), &config, None)
     }
 
+    /// [`Prometheus::start_with`] on blocks backfilled once into `cache`
+    /// (kept across runs, as a benchmark's large history is minutes of
+    /// promtool) and copied to a scratch directory for each run, so the
+    /// cache is never written by the server.
+    pub fn start_cached(cache: &Path, write: impl FnOnce(&Path)) -> Prometheus {
+        let blocks = cache.join("data");
+        if !blocks.is_dir() {
+            std::fs::create_dir_all(cache).unwrap();
+            let tmp = cache.join("data.tmp");
+            std::fs::remove_dir_all(&tmp).ok();
+            let input = cache.join("history.om");
+            write(&input);
+            let mut cmd = Command::new("promtool");
+            cmd.args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&input)
+                .arg(&tmp);
+            let out = cmd.output().unwrap_or_else(|e| {
+                panic!("cannot run promtool ({e}); install it (Debian: apt-get install prometheus)")
+            });
+            assert!(out.status.success(), "{}", describe(&cmd, &out));
+            std::fs::remove_file(&input).ok();
+            std::fs::rename(&tmp, &blocks).unwrap();
+        }
+        let dir = scratch();
+        let mut cmd = Command::new("cp");
+        cmd.arg("-a").arg(&blocks).arg(dir.path().join("data"));
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", describe(&cmd, &out));
+        Prometheus::serve(dir, "global:\n  scrape_interval: 1m\n", None)
+    }
+
     /// Starts Prometheus on `dir/data` with `config` on a free loopback
     /// port and waits until it is ready.
     fn serve(dir: tempfile::TempDir, config_yaml: &str, web: Option<&WebConfig>) -> Prometheus {
