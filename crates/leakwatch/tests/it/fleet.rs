@@ -960,7 +960,14 @@ fn benchmark_fleet() {
         )
     };
     let (peak, cpu_s) = peak_kib;
-    eprintln!("{}", stdout.lines().next().unwrap_or(""));
+    let head = stdout.lines().next().unwrap_or("");
+    eprintln!("{head}");
+    // Every fiftieth instance leaks, and only those.
+    let leaks = (instances + 49) / 50;
+    assert!(
+        head.contains(&format!("{leaks} leak, {} no leak", instances - leaks)),
+        "{head}"
+    );
     println!(
         "\n{instances} instances × {days} days at 1-minute samples ({} samples; backfill (cached in {}) and start {:.0} s), step {step} s\n",
         instances * (days * DAY / 60 + 1),
