@@ -272,8 +272,8 @@ fn dump_round(
             }
         };
         // Named now, while the binary that ran is at /proc/PID/exe.
-        let exe = PathBuf::from(format!("/proc/{}/exe", job.pid));
-        let bytes = symbolize_encoded(bytes, &mut profile, Some(&exe)).0;
+        let exe = running_binary(job.pid);
+        let bytes = symbolize_encoded(bytes, &mut profile, exe.as_deref()).0;
         match store_profile(dir, ProfileKind::Heap, seq, &bytes) {
             Ok(file) => {
                 out.stored.push(ProfileEntry {
@@ -354,8 +354,8 @@ fn round(
                 }
                 // Address-only profiles (Rust with jemalloc, C/C++) are named
                 // now, while the binary that ran is at /proc/PID/exe.
-                let exe = PathBuf::from(format!("/proc/{}/exe", job.pid));
-                let bytes = symbolize_encoded(bytes, &mut profile, Some(&exe)).0;
+                let exe = running_binary(job.pid);
+                let bytes = symbolize_encoded(bytes, &mut profile, exe.as_deref()).0;
                 match store_profile(dir, kind, job.seq, &bytes) {
                     Ok(file) => out.stored.push(ProfileEntry {
                         seq: job.seq,
@@ -448,4 +448,11 @@ fn totals(p: &Profile) -> BTreeMap<String, i64> {
         .zip(sums)
         .map(|(t, sum)| (p.str(t.ty).to_owned(), sum))
         .collect()
+}
+
+/// The target's binary, while it runs: `/proc/PID/exe`. A remote target
+/// (PID 0) has none here; its profile's mappings are named from their own
+/// paths, when a file with the same build id is on this machine.
+fn running_binary(pid: u32) -> Option<PathBuf> {
+    (pid != 0).then(|| PathBuf::from(format!("/proc/{pid}/exe")))
 }
