@@ -117,7 +117,7 @@ pub(crate) struct SamplePayloads<'a> {
 impl<'a> Iterator for SamplePayloads<'a> {
     type Item = Result<(&'a [u8], usize), DecodeError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done && !self.w.at_end() {
             let item = match self.w.key("Profile") {
@@ -376,8 +376,12 @@ fn dense_positions(data: &[u8], len: usize, out: &mut Vec<u32>) -> bool {
         out.extend(data.iter().map(|&b| u32::from(b) - 1));
         return true;
     }
-    out.reserve(data.len());
-    let mut i = 0;
+    // Written through a slice with a local count rather than pushed: the
+    // vector's length then stays in a register.
+    let start = out.len();
+    out.resize(start + data.len(), 0);
+    let dst = &mut out[start..];
+    let (mut i, mut n) = (0, 0);
     while let Some(&b) = data.get(i) {
         let id = if b < 0x80 {
             i += 1;
@@ -395,8 +399,10 @@ fn dense_positions(data: &[u8], len: usize, out: &mut Vec<u32>) -> bool {
         if position as usize >= len {
             return false;
         }
-        out.push(position);
+        dst[n] = position;
+        n += 1;
     }
+    out.truncate(start + n);
     true
 }
 
