@@ -37,20 +37,56 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), Dec
 
 /// Decodes everything but the samples, which are only framed (their
 /// payloads are read by [`sample_payloads`] later); returns the profile
-/// without samples and how many samples there are. Errors are those
-/// [`decode_profile`] reports: a defect inside a sample that comes before
-/// the first defect found here is reported instead.
-pub(crate) fn decode_tables(buf: &[u8]) -> Result<(Profile, usize), DecodeError> {
+/// without samples, and how many samples there are and where some start.
+/// Errors are those [`decode_profile`] reports: a defect inside a sample
+/// that comes before the first defect found here is reported instead.
+pub(crate) fn decode_tables(buf: &[u8]) -> Result<(Profile, Checkpoints), DecodeError> {
     // No presizing: it would walk every sample once more, and what is kept
     // here is small enough to grow.
     let mut p = Profile::default();
-    let mut count = 0usize;
-    match decode_fields(buf, &mut p, |_| {
-        count += 1;
+    let mut marks = Checkpoints::default();
+    match decode_fields(buf, &mut p, |(payload, offset)| {
+        if marks.count % Checkpoints::EVERY == 0 {
+            marks.payloads.push((offset, payload.len()));
+        }
+        marks.count += 1;
         Ok(())
     }) {
-        Ok(()) => Ok((p, count)),
-        Err(e) => Err(first_bad_sample(buf, 0, count).unwrap_or(e)),
+        Ok(()) => Ok((p, marks)),
+        Err(e) => Err(first_bad_sample(buf, 0, marks.count).unwrap_or(e)),
+    }
+}
+
+/// How many samples a profile has, and where every [`Self::EVERY`]th
+/// one is: so that reading the samples from number `n` on starts near it
+/// rather than framing every sample before it (what splitting a profile's
+/// samples over the cores needs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Checkpoints {
+    pub count: usize,
+    /// The payload (offset, length) of samples 0, EVERY, 2 × EVERY, …
+    payloads: Vec<(usize, usize)>,
+}
+
+impl Checkpoints {
+    const EVERY: usize = 4096;
+
+    /// The payloads of `buf`'s samples from the last checkpoint at or
+    /// before sample `n` on, and that checkpoint's sample number.
+    pub(crate) fn payloads_from<'a>(&self, buf: &'a [u8], n: usize) -> (usize, SamplePayloads<'a>) {
+        let k = n / Self::EVERY;
+        match self.payloads.get(k) {
+            Some(&(offset, len)) if k > 0 => {
+                let end = offset + len;
+                let payloads = SamplePayloads {
+                    first: Some((&buf[offset..end], offset)),
+                    w: Wire::new(&buf[end..], end),
+                    done: false,
+                };
+                (k * Self::EVERY, payloads)
+            }
+            _ => (0, sample_payloads(buf)),
+        }
     }
 }
 
@@ -103,6 +139,7 @@ fn decode_fields<'a>(
 /// accepted; on a framing defect it yields the error and stops.
 pub(crate) fn sample_payloads(buf: &[u8]) -> SamplePayloads<'_> {
     SamplePayloads {
+        first: None,
         w: Wire::new(buf, 0),
         done: false,
     }
@@ -110,6 +147,8 @@ pub(crate) fn sample_payloads(buf: &[u8]) -> SamplePayloads<'_> {
 
 /// See [`sample_payloads`].
 pub(crate) struct SamplePayloads<'a> {
+    /// A payload found earlier, to yield before reading on.
+    first: Option<(&'a [u8], usize)>,
     w: Wire<'a>,
     done: bool,
 }
@@ -119,6 +158,9 @@ impl<'a> Iterator for SamplePayloads<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(first) = self.first.take() {
+            return Some(Ok(first));
+        }
         while !self.done && !self.w.at_end() {
             let item = match self.w.key("Profile") {
                 Ok(key) if key.field == 2 => Some(msg(&mut self.w, key, "Profile.sample")),

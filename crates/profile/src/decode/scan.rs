@@ -157,7 +157,8 @@ pub struct ScannedProfile {
 struct EncodedSamples {
     /// The whole decompressed `Profile` message.
     bytes: Vec<u8>,
-    count: usize,
+    /// How many samples there are, and where some of them start.
+    checkpoints: proto::Checkpoints,
     /// As validated when scanned: the tables may change afterwards (a
     /// symbolizer adds strings), and the samples must be checked against
     /// the tables decoding would have checked them against.
@@ -179,14 +180,15 @@ pub fn scan(bytes: Vec<u8>, limits: &Limits) -> Result<ScannedProfile, DecodeErr
             encoded: None,
         }),
         Format::Protobuf => {
-            let (tables, count) = proto::decode_tables(&bytes)?;
+            let (tables, checkpoints) = proto::decode_tables(&bytes)?;
+            let count = checkpoints.count;
             let indices = match validate::validate_tables(&tables) {
                 Ok(indices) => indices,
                 // Decoding would have found a defect inside a sample first.
                 Err(e) => return Err(proto::first_bad_sample(&bytes, 0, count).unwrap_or(e)),
             };
             let encoded = EncodedSamples {
-                count,
+                checkpoints,
                 locations: indices.locations,
                 strings: tables.strings.len(),
                 sample_types: tables.sample_types.len(),
@@ -217,7 +219,7 @@ impl SampleSource for ScannedProfile {
 
     fn sample_count(&self) -> usize {
         match &self.encoded {
-            Some(e) => e.count,
+            Some(e) => e.checkpoints.count,
             None => self.tables.samples.len(),
         }
     }
@@ -241,10 +243,13 @@ impl SampleSource for ScannedProfile {
         });
         let (mut positions, mut values) = (Vec::new(), Vec::new());
         let mut sample = proto::ResolvedSampleBuf::default();
-        // Skipping a sample reads two varints; a defect among the skipped
-        // ends the iteration, and is the earlier part's to report.
-        let payloads = proto::sample_payloads(&encoded.bytes).enumerate();
-        for (i, payload) in payloads.skip(range.start).take(range.len()) {
+        // Skipping a sample reads two varints; the scan framed every one
+        // already, so the skipped are only those since the checkpoint.
+        let (first, payloads) = encoded
+            .checkpoints
+            .payloads_from(&encoded.bytes, range.start);
+        let payloads = payloads.enumerate().map(|(i, p)| (first + i, p));
+        for (i, payload) in payloads.skip(range.start - first).take(range.len()) {
             let payload = payload?;
             if let Some(check) = &fast {
                 if proto::fast_sample(payload.0, check, &mut positions, &mut values) {
