@@ -127,14 +127,6 @@ pub enum AggregateError {
         /// The names there are, comma separated.
         available: String,
     },
-    /// A sample refers to a location that does not exist.
-    #[error("sample {sample} refers to location id {id}, which does not exist")]
-    DanglingLocation {
-        /// Index of the sample.
-        sample: usize,
-        /// The missing id.
-        id: u64,
-    },
     /// A sample has fewer values than the chosen sample index needs.
     #[error("sample {sample} has {got} values, but the profile has {want} sample types")]
     ValueCount {
@@ -554,10 +546,12 @@ impl FlatCum {
     #[inline(always)]
     fn visit(&mut self, n: u32, v: i64) {
         let n = n as usize;
-        if self.seen[n] != self.generation {
-            self.seen[n] = self.generation;
-            self.cum[n] = self.cum[n].saturating_add(v);
-        }
+        // Without a branch: whether a node repeats in a stack (recursion,
+        // a helper called at every level) is data the predictor cannot
+        // learn, and a mispredicted branch per frame cost more than this.
+        let fresh = i64::from(self.seen[n] != self.generation);
+        self.seen[n] = self.generation;
+        self.cum[n] = self.cum[n].saturating_add(v & -fresh);
     }
 }
 
@@ -574,7 +568,6 @@ fn each_stack(
 ) -> Result<i64, AggregateError> {
     let want = source.tables().sample_types.len();
     let mut total = 0i64;
-    let mut locs: Vec<u32> = Vec::new();
     let mut si = range.start;
     source.try_for_each_sample_in(range, |sample: SampleRef<'_>| -> Result<(), Stop> {
         let this = si;
@@ -591,16 +584,7 @@ fn each_stack(
         if v == 0 {
             return Ok(());
         }
-        locs.clear();
-        for &id in sample.location_ids {
-            let Some(li) = graph.location_index.get(id) else {
-                return Err(Stop::Aggregate(AggregateError::DanglingLocation {
-                    sample: this,
-                    id,
-                }));
-            };
-            locs.push(li as u32);
-        }
+        let locs = sample.locations;
         let start = match &graph.prune {
             Some(decisions) => stack_start(locs.iter().map(|&li| decisions[li as usize])),
             None => 0,
@@ -705,7 +689,6 @@ const MULTIPLE: u32 = u32::MAX;
 
 /// Every location of a profile mapped to its nodes, once.
 struct LocationGraph {
-    location_index: IdIndex,
     /// `location_nodes[starts[i]..starts[i + 1]]` are location `i`'s nodes,
     /// innermost (inlined callee) first, like its lines.
     starts: Vec<u32>,
@@ -741,7 +724,9 @@ impl LocationGraph {
 
         let prune = rules.map(|rules| location_decisions(profile, &functions, rules));
 
-        let location_index = IdIndex::of_locations(&profile.locations)?;
+        // Samples arrive with their locations looked up; duplicate ids are
+        // still this profile's defect to report, samples or not.
+        IdIndex::of_locations(&profile.locations)?;
         let mut starts = Vec::with_capacity(profile.locations.len() + 1);
         let mut location_nodes = Vec::with_capacity(profile.locations.len());
         starts.push(0);
@@ -772,7 +757,6 @@ impl LocationGraph {
             })
             .collect();
         Ok(LocationGraph {
-            location_index,
             starts,
             location_nodes,
             single,
@@ -984,7 +968,7 @@ mod tests {
         assert_eq!(
             e.map(|e| e.to_string()),
             Some(
-                AggregateError::DanglingLocation {
+                DecodeError::DanglingLocation {
                     sample: 7,
                     id: u64::MAX - 1
                 }

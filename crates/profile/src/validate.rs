@@ -191,6 +191,25 @@ impl<'a> SampleCheck<'a> {
         labels: &[Label],
         check_locations: bool,
     ) -> Result<(), DecodeError> {
+        // The value count is checked first: no need to look ids up then.
+        let missing = if check_locations && values.len() == self.expected {
+            self.locations.first_missing(location_ids)
+        } else {
+            None
+        };
+        self.resolved_sample(i, missing, values, labels)
+    }
+
+    /// [`Self::sample`] for a sample whose location ids were looked up
+    /// while it was decoded: `missing` is the first that does not exist.
+    #[inline]
+    pub(crate) fn resolved_sample(
+        &self,
+        i: usize,
+        missing: Option<u64>,
+        values: &[i64],
+        labels: &[Label],
+    ) -> Result<(), DecodeError> {
         if values.len() != self.expected {
             return Err(DecodeError::ValueCount {
                 sample: i,
@@ -198,10 +217,8 @@ impl<'a> SampleCheck<'a> {
                 expected: self.expected,
             });
         }
-        if check_locations {
-            if let Some(id) = self.locations.first_missing(location_ids) {
-                return Err(DecodeError::DanglingLocation { sample: i, id });
-            }
+        if let Some(id) = missing {
+            return Err(DecodeError::DanglingLocation { sample: i, id });
         }
         let strings = self.strings;
         for (j, l) in labels.iter().enumerate() {

@@ -142,7 +142,6 @@ pub fn reduce(
     if profile.sample_types.is_empty() {
         return Err("the profile has no sample types".into());
     }
-    let locations = IdIndex::of_locations(&profile.locations).map_err(|e| e.to_string())?;
     let functions = IdIndex::of_functions(&profile.functions).map_err(|e| e.to_string())?;
     let name_of = |function_id: u64| -> &str {
         functions
@@ -189,9 +188,10 @@ pub fn reduce(
 
     let mut out = Reduced::default();
     let mut totals = vec![SiteTotals::default(); names.len()];
-    // Per site: stack (as location ids) → bytes, only when chains are wanted
-    // (a scan's samples are borrowed only until the next one: keys are owned).
-    let mut stacks: HashMap<u32, HashMap<Box<[u64]>, i64>> = HashMap::new();
+    // Per site: stack (as location positions) → bytes, only when chains are
+    // wanted (a scan's samples are borrowed only until the next one: keys
+    // are owned).
+    let mut stacks: HashMap<u32, HashMap<Box<[u32]>, i64>> = HashMap::new();
     let each = |sample: SampleRef<'_>| -> Result<(), leakwatch_profile::DecodeError> {
         let value = sample.values.get(value_idx).copied().unwrap_or(0);
         let objects = objects_idx
@@ -202,13 +202,11 @@ pub fn reduce(
         if value == 0 && objects == 0 {
             return Ok(());
         }
-        // Location ids come leaf first.
+        // Locations come leaf first, already looked up by the source.
         let mut site = NONE;
         let mut leaf_runtime = NONE;
-        for id in sample.location_ids {
-            let Some((program, runtime)) = locations.get(*id).map(|i| classes[i]) else {
-                continue;
-            };
+        for &li in sample.locations {
+            let (program, runtime) = classes[li as usize];
             if program != NONE {
                 site = program;
                 break;
@@ -230,10 +228,10 @@ pub fn reduce(
         t.objects += objects;
         if chains {
             let by_stack = stacks.entry(site).or_default();
-            match by_stack.get_mut(sample.location_ids) {
+            match by_stack.get_mut(sample.locations) {
                 Some(v) => *v += value,
                 None => {
-                    by_stack.insert(sample.location_ids.into(), value);
+                    by_stack.insert(sample.locations.into(), value);
                 }
             }
         }
@@ -258,11 +256,8 @@ pub fn reduce(
             continue;
         };
         let mut frames = Vec::new();
-        for id in heaviest.iter() {
-            let Some(li) = locations.get(*id) else {
-                continue;
-            };
-            for line in &profile.locations[li].lines {
+        for &li in heaviest.iter() {
+            for line in &profile.locations[li as usize].lines {
                 let name = name_of(line.function_id);
                 if name.is_empty() || (frames.is_empty() && name != site) {
                     continue;

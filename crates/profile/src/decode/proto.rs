@@ -12,7 +12,8 @@
 use super::wire::{self, packed, Key, Wire, LEN, VARINT};
 use crate::validate::SampleSummary;
 use crate::{
-    DecodeError, Function, Label, Line, Location, Mapping, Profile, Sample, StrIdx, ValueType,
+    DecodeError, Function, IdIndex, Label, Line, Location, Mapping, Profile, Sample, StrIdx,
+    ValueType,
 };
 
 /// Decodes a raw (not gzipped) pprof protobuf. The result is not yet
@@ -36,20 +37,56 @@ pub(crate) fn decode_profile(buf: &[u8]) -> Result<(Profile, SampleSummary), Dec
 
 /// Decodes everything but the samples, which are only framed (their
 /// payloads are read by [`sample_payloads`] later); returns the profile
-/// without samples and how many samples there are. Errors are those
-/// [`decode_profile`] reports: a defect inside a sample that comes before
-/// the first defect found here is reported instead.
-pub(crate) fn decode_tables(buf: &[u8]) -> Result<(Profile, usize), DecodeError> {
+/// without samples, and how many samples there are and where some start.
+/// Errors are those [`decode_profile`] reports: a defect inside a sample
+/// that comes before the first defect found here is reported instead.
+pub(crate) fn decode_tables(buf: &[u8]) -> Result<(Profile, Checkpoints), DecodeError> {
     // No presizing: it would walk every sample once more, and what is kept
     // here is small enough to grow.
     let mut p = Profile::default();
-    let mut count = 0usize;
-    match decode_fields(buf, &mut p, |_| {
-        count += 1;
+    let mut marks = Checkpoints::default();
+    match decode_fields(buf, &mut p, |(payload, offset)| {
+        if marks.count % Checkpoints::EVERY == 0 {
+            marks.payloads.push((offset, payload.len()));
+        }
+        marks.count += 1;
         Ok(())
     }) {
-        Ok(()) => Ok((p, count)),
-        Err(e) => Err(first_bad_sample(buf, 0, count).unwrap_or(e)),
+        Ok(()) => Ok((p, marks)),
+        Err(e) => Err(first_bad_sample(buf, 0, marks.count).unwrap_or(e)),
+    }
+}
+
+/// How many samples a profile has, and where every [`Self::EVERY`]th
+/// one is: so that reading the samples from number `n` on starts near it
+/// rather than framing every sample before it (what splitting a profile's
+/// samples over the cores needs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Checkpoints {
+    pub count: usize,
+    /// The payload (offset, length) of samples 0, EVERY, 2 × EVERY, …
+    payloads: Vec<(usize, usize)>,
+}
+
+impl Checkpoints {
+    const EVERY: usize = 4096;
+
+    /// The payloads of `buf`'s samples from the last checkpoint at or
+    /// before sample `n` on, and that checkpoint's sample number.
+    pub(crate) fn payloads_from<'a>(&self, buf: &'a [u8], n: usize) -> (usize, SamplePayloads<'a>) {
+        let k = n / Self::EVERY;
+        match self.payloads.get(k) {
+            Some(&(offset, len)) if k > 0 => {
+                let end = offset + len;
+                let payloads = SamplePayloads {
+                    first: Some((&buf[offset..end], offset)),
+                    w: Wire::new(&buf[end..], end),
+                    done: false,
+                };
+                (k * Self::EVERY, payloads)
+            }
+            _ => (0, sample_payloads(buf)),
+        }
     }
 }
 
@@ -102,6 +139,7 @@ fn decode_fields<'a>(
 /// accepted; on a framing defect it yields the error and stops.
 pub(crate) fn sample_payloads(buf: &[u8]) -> SamplePayloads<'_> {
     SamplePayloads {
+        first: None,
         w: Wire::new(buf, 0),
         done: false,
     }
@@ -109,6 +147,8 @@ pub(crate) fn sample_payloads(buf: &[u8]) -> SamplePayloads<'_> {
 
 /// See [`sample_payloads`].
 pub(crate) struct SamplePayloads<'a> {
+    /// A payload found earlier, to yield before reading on.
+    first: Option<(&'a [u8], usize)>,
     w: Wire<'a>,
     done: bool,
 }
@@ -116,8 +156,11 @@ pub(crate) struct SamplePayloads<'a> {
 impl<'a> Iterator for SamplePayloads<'a> {
     type Item = Result<(&'a [u8], usize), DecodeError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(first) = self.first.take() {
+            return Some(Ok(first));
+        }
         while !self.done && !self.w.at_end() {
             let item = match self.w.key("Profile") {
                 Ok(key) if key.field == 2 => Some(msg(&mut self.w, key, "Profile.sample")),
@@ -168,6 +211,241 @@ impl SampleBuf {
             &mut self.labels,
         )
     }
+}
+
+/// One sample's fields as a scan reads them: location ids already resolved
+/// to positions in the profile's locations, in vectors reused from sample
+/// to sample. Resolving while decoding saves a pass over the ids and the
+/// `u64` copy of them that every consumer would map again.
+#[derive(Debug, Default)]
+pub(crate) struct ResolvedSampleBuf {
+    /// Positions, leaf first; [`u32::MAX`] for an id that does not exist.
+    pub positions: Vec<u32>,
+    pub values: Vec<i64>,
+    pub labels: Vec<Label>,
+    /// The first location id that does not exist, if any: reported only
+    /// once the whole sample has decoded, as validation would.
+    pub missing: Option<u64>,
+}
+
+impl ResolvedSampleBuf {
+    /// Replaces the contents with the sample encoded in `payload`, its
+    /// location ids looked up in `locations`.
+    #[inline]
+    pub(crate) fn decode(
+        &mut self,
+        payload: (&[u8], usize),
+        locations: &IdIndex,
+    ) -> Result<(), DecodeError> {
+        self.positions.clear();
+        self.values.clear();
+        self.labels.clear();
+        self.missing = None;
+        let (positions, missing) = (&mut self.positions, &mut self.missing);
+        sample_fields_with(payload, &mut self.values, &mut self.labels, |w, key| {
+            const WHAT: &str = "Sample.location_id";
+            match key.wire_type {
+                VARINT => {
+                    let id = w.varint(WHAT)?;
+                    positions.push(resolve(locations, id, missing));
+                    Ok(())
+                }
+                LEN => {
+                    let (data, base) = w.bytes(WHAT, key.offset)?;
+                    packed_positions(data, base, locations, positions, missing)
+                }
+                _ => Err(wire::wire_type(WHAT, key, "0 (varint) or 2 (packed)")),
+            }
+        })
+    }
+}
+
+#[inline(always)]
+fn resolve(locations: &IdIndex, id: u64, missing: &mut Option<u64>) -> u32 {
+    match locations.get(id) {
+        Some(p) => p as u32,
+        None => {
+            missing.get_or_insert(id);
+            u32::MAX
+        }
+    }
+}
+
+/// The packed location ids `data` resolved to positions, one varint and
+/// one lookup at a time (the general case: [`fast_sample`] takes the
+/// common one).
+#[inline]
+fn packed_positions(
+    data: &[u8],
+    base: usize,
+    locations: &IdIndex,
+    out: &mut Vec<u32>,
+    missing: &mut Option<u64>,
+) -> Result<(), DecodeError> {
+    let mut w = Wire::new(data, base);
+    while !w.at_end() {
+        let id = w.varint("Sample.location_id")?;
+        out.push(resolve(locations, id, missing));
+    }
+    Ok(())
+}
+
+/// What [`fast_sample`] checks a sample against: the tables' sizes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastCheck {
+    /// Locations, numbered densely from 1 (the fast path needs no lookup).
+    pub locations: usize,
+    /// Values per sample: one per sample type.
+    pub values: usize,
+    /// Strings in the table, for label string indices.
+    pub strings: usize,
+}
+
+/// Decodes and checks one sample's payload the way Go writes samples —
+/// location ids packed and dense, values packed, labels of string indices
+/// and numbers — into `positions` and `values`, in one pass with no calls
+/// and no error values. Returns false on anything else, valid or not (an
+/// unpacked field, an id past two bytes, a defect): the caller then reads
+/// the sample the general way, which also finds and words any defect, so
+/// that the two paths accept and reject exactly the same samples.
+///
+/// Most of a scan's time is this function: a Go heap profile is a few
+/// tables and hundreds of thousands of samples of about 50 bytes each.
+#[inline(always)]
+pub(crate) fn fast_sample(
+    payload: &[u8],
+    check: &FastCheck,
+    positions: &mut Vec<u32>,
+    values: &mut Vec<i64>,
+) -> bool {
+    positions.clear();
+    values.clear();
+    let mut i = 0;
+    while let Some(&key) = payload.get(i) {
+        let Some((len, start)) = fast_varint(payload, i + 1) else {
+            return false;
+        };
+        let Some(data) = usize::try_from(len)
+            .ok()
+            .and_then(|len| payload.get(start..start.checked_add(len)?))
+        else {
+            return false;
+        };
+        i = start + data.len();
+        let ok = match key {
+            0x0a => dense_positions(data, check.locations, positions),
+            0x12 => fast_varints(data, values),
+            0x1a => fast_label(data, check.strings),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    values.len() == check.values
+}
+
+/// The varint at `data[i..]` and the position after it, as
+/// [`Wire::varint`] reads it; `None` where that would fail.
+#[inline(always)]
+fn fast_varint(data: &[u8], i: usize) -> Option<(u64, usize)> {
+    let b = *data.get(i)?;
+    if b < 0x80 {
+        return Some((u64::from(b), i + 1));
+    }
+    let mut value = u64::from(b & 0x7f);
+    let mut shift = 7;
+    let mut j = i + 1;
+    while shift < 70 {
+        let b = *data.get(j)?;
+        j += 1;
+        value |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some((value, j));
+        }
+        shift += 7;
+    }
+    None
+}
+
+/// A packed field of varints, appended to `out` as `i64`s.
+#[inline(always)]
+fn fast_varints(data: &[u8], out: &mut Vec<i64>) -> bool {
+    let mut i = 0;
+    while i < data.len() {
+        let Some((v, next)) = fast_varint(data, i) else {
+            return false;
+        };
+        out.push(v as i64);
+        i = next;
+    }
+    true
+}
+
+/// A `Label` whose string indices are all in the table.
+#[inline(always)]
+fn fast_label(data: &[u8], strings: usize) -> bool {
+    let mut i = 0;
+    while let Some(&key) = data.get(i) {
+        let Some((v, next)) = fast_varint(data, i + 1) else {
+            return false;
+        };
+        i = next;
+        match key {
+            // key, str, num_unit: string indices.
+            0x08 | 0x10 | 0x20 if v < strings as u64 => {}
+            // num
+            0x18 => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Packed location ids of one or two bytes, each in `1..=len`, appended
+/// to `out` as positions (id - 1). Stacks of one-byte ids, the most
+/// common, are checked and converted in two passes the compiler
+/// vectorizes. False, with `out` partly filled, for anything else.
+#[inline(always)]
+fn dense_positions(data: &[u8], len: usize, out: &mut Vec<u32>) -> bool {
+    // b - 1 < limit (wrapping) holds exactly for 1 ..= limit, and the
+    // limit is below 0x80: a one-byte varint naming a location.
+    let limit = len.min(0x7f) as u8;
+    let one_byte = data
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(1) < limit));
+    if one_byte {
+        out.extend(data.iter().map(|&b| u32::from(b) - 1));
+        return true;
+    }
+    // Written through a slice with a local count rather than pushed: the
+    // vector's length then stays in a register.
+    let start = out.len();
+    out.resize(start + data.len(), 0);
+    let dst = &mut out[start..];
+    let (mut i, mut n) = (0, 0);
+    while let Some(&b) = data.get(i) {
+        let id = if b < 0x80 {
+            i += 1;
+            u32::from(b)
+        } else {
+            match data.get(i + 1) {
+                Some(&c) if c < 0x80 => {
+                    i += 2;
+                    u32::from(b & 0x7f) | u32::from(c) << 7
+                }
+                _ => return false,
+            }
+        };
+        let position = id.wrapping_sub(1);
+        if position as usize >= len {
+            return false;
+        }
+        dst[n] = position;
+        n += 1;
+    }
+    out.truncate(start + n);
+    true
 }
 
 /// Counts the repeated top-level messages so every vector is allocated once.
@@ -312,16 +590,30 @@ fn sample(payload: (&[u8], usize)) -> Result<Sample, DecodeError> {
 /// Appends the fields of the `Sample` message in `buf` to the three vectors.
 #[inline(always)]
 fn sample_fields(
-    (buf, base): (&[u8], usize),
+    payload: (&[u8], usize),
     location_ids: &mut Vec<u64>,
     values: &mut Vec<i64>,
     labels: &mut Vec<Label>,
+) -> Result<(), DecodeError> {
+    sample_fields_with(payload, values, labels, |w, key| {
+        int_list(w, key, "Sample.location_id", location_ids, |v| v)
+    })
+}
+
+/// [`sample_fields`] with the location ids handed to `location_ids` (the
+/// wire positioned after the field's key) rather than stored as they are.
+#[inline(always)]
+fn sample_fields_with(
+    (buf, base): (&[u8], usize),
+    values: &mut Vec<i64>,
+    labels: &mut Vec<Label>,
+    mut location_ids: impl FnMut(&mut Wire<'_>, Key) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     let mut w = Wire::new(buf, base);
     while !w.at_end() {
         let key = w.key("Sample")?;
         match key.field {
-            1 => int_list(&mut w, key, "Sample.location_id", location_ids, |v| v)?,
+            1 => location_ids(&mut w, key)?,
             2 => int_list(&mut w, key, "Sample.value", values, |v| v as i64)?,
             3 => labels.push(label(msg(&mut w, key, "Sample.label")?)?),
             _ => w.skip(key, "Sample")?,

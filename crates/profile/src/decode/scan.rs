@@ -25,18 +25,18 @@ use std::ops::Range;
 
 use super::{decode_text, is_gzip, proto, sniff, uncompressed, unknown_format, Format, Limits};
 use crate::validate::{self, SampleCheck};
-use crate::{DecodeError, IdIndex, Label, Profile};
+use crate::{DecodeError, IdIndex, Profile};
 
 /// One sample, borrowed: from a decoded [`crate::Sample`] or from the
 /// buffers a scan reuses (valid only until the next sample).
 #[derive(Debug, Clone, Copy)]
 pub struct SampleRef<'a> {
-    /// Location ids, leaf first.
-    pub location_ids: &'a [u64],
+    /// The sample's locations, leaf first, as positions in the tables'
+    /// `locations` (ids already looked up: every consumer needs them so, and
+    /// a scan resolves them while it decodes them).
+    pub locations: &'a [u32],
     /// One value per sample type.
     pub values: &'a [i64],
-    /// Labels attached to the sample.
-    pub labels: &'a [Label],
 }
 
 /// Where aggregation reads samples from: a decoded [`Profile`], or a
@@ -114,11 +114,24 @@ impl SampleSource for Profile {
         mut f: impl FnMut(SampleRef<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let n = self.samples.len();
-        for s in &self.samples[range.start.min(n)..range.end.min(n)] {
+        let (start, end) = (range.start.min(n), range.end.min(n));
+        if start == end {
+            return Ok(());
+        }
+        let index = IdIndex::of_locations(&self.locations)?;
+        let mut positions: Vec<u32> = Vec::new();
+        for (i, s) in self.samples[start..end].iter().enumerate() {
+            positions.clear();
+            for &id in &s.location_ids {
+                let Some(p) = index.get(id) else {
+                    let sample = start + i;
+                    return Err(DecodeError::DanglingLocation { sample, id }.into());
+                };
+                positions.push(p as u32);
+            }
             f(SampleRef {
-                location_ids: &s.location_ids,
+                locations: &positions,
                 values: &s.values,
-                labels: &s.labels,
             })?;
         }
         Ok(())
@@ -144,7 +157,8 @@ pub struct ScannedProfile {
 struct EncodedSamples {
     /// The whole decompressed `Profile` message.
     bytes: Vec<u8>,
-    count: usize,
+    /// How many samples there are, and where some of them start.
+    checkpoints: proto::Checkpoints,
     /// As validated when scanned: the tables may change afterwards (a
     /// symbolizer adds strings), and the samples must be checked against
     /// the tables decoding would have checked them against.
@@ -166,14 +180,15 @@ pub fn scan(bytes: Vec<u8>, limits: &Limits) -> Result<ScannedProfile, DecodeErr
             encoded: None,
         }),
         Format::Protobuf => {
-            let (tables, count) = proto::decode_tables(&bytes)?;
+            let (tables, checkpoints) = proto::decode_tables(&bytes)?;
+            let count = checkpoints.count;
             let indices = match validate::validate_tables(&tables) {
                 Ok(indices) => indices,
                 // Decoding would have found a defect inside a sample first.
                 Err(e) => return Err(proto::first_bad_sample(&bytes, 0, count).unwrap_or(e)),
             };
             let encoded = EncodedSamples {
-                count,
+                checkpoints,
                 locations: indices.locations,
                 strings: tables.strings.len(),
                 sample_types: tables.sample_types.len(),
@@ -204,7 +219,7 @@ impl SampleSource for ScannedProfile {
 
     fn sample_count(&self) -> usize {
         match &self.encoded {
-            Some(e) => e.count,
+            Some(e) => e.checkpoints.count,
             None => self.tables.samples.len(),
         }
     }
@@ -219,23 +234,43 @@ impl SampleSource for ScannedProfile {
         };
         let check =
             SampleCheck::from_parts(encoded.sample_types, encoded.strings, &encoded.locations);
-        let mut sample = proto::SampleBuf::default();
-        // Skipping a sample reads two varints; a defect among the skipped
-        // ends the iteration, and is the earlier part's to report.
-        let payloads = proto::sample_payloads(&encoded.bytes).enumerate();
-        for (i, payload) in payloads.skip(range.start).take(range.len()) {
-            sample.decode(payload?)?;
-            let (ids, values, labels) = (&sample.location_ids, &sample.values, &sample.labels);
-            if let Err(e) = check.sample(i, ids, values, labels, true) {
+        // Go's dense location ids let most samples take the fast path;
+        // the general one reads the rest, and every defect.
+        let fast = encoded.locations.dense_len().map(|len| proto::FastCheck {
+            locations: len,
+            values: encoded.sample_types,
+            strings: encoded.strings,
+        });
+        let (mut positions, mut values) = (Vec::new(), Vec::new());
+        let mut sample = proto::ResolvedSampleBuf::default();
+        // Skipping a sample reads two varints; the scan framed every one
+        // already, so the skipped are only those since the checkpoint.
+        let (first, payloads) = encoded
+            .checkpoints
+            .payloads_from(&encoded.bytes, range.start);
+        let payloads = payloads.enumerate().map(|(i, p)| (first + i, p));
+        for (i, payload) in payloads.skip(range.start - first).take(range.len()) {
+            let payload = payload?;
+            if let Some(check) = &fast {
+                if proto::fast_sample(payload.0, check, &mut positions, &mut values) {
+                    f(SampleRef {
+                        locations: &positions,
+                        values: &values,
+                    })?;
+                    continue;
+                }
+            }
+            sample.decode(payload, &encoded.locations)?;
+            let (values, labels) = (&sample.values, &sample.labels);
+            if let Err(e) = check.resolved_sample(i, sample.missing, values, labels) {
                 // Decoding would have found a defect in a later sample's
                 // encoding before validating this one.
                 let later = proto::first_bad_sample(&encoded.bytes, i + 1, usize::MAX);
                 return Err(later.unwrap_or(e).into());
             }
             f(SampleRef {
-                location_ids: ids,
+                locations: &sample.positions,
                 values,
-                labels,
             })?;
         }
         Ok(())

@@ -223,7 +223,7 @@ fn a_dangling_location_is_an_error_not_a_panic() {
     let e = aggregate(&p, &by(Granularity::Function)).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "sample 0 refers to location id 99, which does not exist"
+        "sample 0 refers to location 99, which does not exist"
     );
     let mut p = heap().sample(&["f"], &[0, 1]).build();
     p.samples[0].values.pop();

@@ -164,6 +164,65 @@ fn synthetic_profiles_give_identical_tables() {
     }
 }
 
+/// A Go-like profile with more than 127 locations, so that stacks mix
+/// one- and two-byte location ids: the scan's fast path for Go's encoding
+/// must read them as decoding does, and leave every defect to the general
+/// path (samples `n - 3 ..` name the last location, the first past it,
+/// and one whose id needs three bytes).
+fn many_locations(n: u64) -> Profile {
+    let mut p = synthetic(1);
+    let template = p.locations[1].clone();
+    for id in p.locations.len() as u64 + 1..=n {
+        let mut l = template.clone();
+        l.id = id;
+        l.address = 0x1000 + id;
+        p.locations.push(l);
+    }
+    for (i, s) in p.samples.iter_mut().enumerate() {
+        for (j, id) in s.location_ids.iter_mut().enumerate() {
+            *id = 1 + (*id * 37 + (i * j) as u64) % n;
+        }
+    }
+    p
+}
+
+#[test]
+fn two_byte_location_ids_read_alike_on_both_paths() {
+    let p = many_locations(300);
+    assert_same_tables("300 locations", &encode(&p));
+    let sample = |ids: Vec<u64>| Sample {
+        location_ids: ids,
+        values: vec![3, 1],
+        labels: Vec::new(),
+    };
+    for (last, dangling) in [(300, None), (301, Some(301)), (1 << 20, Some(1 << 20))] {
+        let mut q = p.clone();
+        q.samples.push(sample(vec![5, 200, last, 1]));
+        let bytes = encode(&q);
+        let expected = dangling.map(|id| {
+            let sample = q.samples.len() - 1;
+            format!("sample {sample} refers to location {id}, which does not exist")
+        });
+        let scanned = scan_error(&bytes, &Limits::default()).map(|e| e.to_string());
+        assert_eq!(scanned, expected, "last id {last}");
+        assert_same_outcome(&bytes);
+    }
+}
+
+#[test]
+fn byte_changes_to_two_byte_ids_give_the_same_outcome() {
+    let mut p = many_locations(300);
+    p.samples.truncate(40);
+    let raw = encode(&p);
+    for at in (0..raw.len()).step_by(3) {
+        for v in [0x00, 0x01, 0x7f, 0x80, 0x82, 0xff] {
+            let mut m = raw.clone();
+            m[at] = v;
+            assert_same_outcome(&m);
+        }
+    }
+}
+
 #[test]
 fn diffs_are_identical_whichever_side_is_scanned() {
     // Each fixture against itself with every other sample removed: a text
