@@ -344,7 +344,7 @@ pub fn detectable_slope(
     let recent_lift = a.lifts.1.as_ref().map(|l| l.shifted(-own));
     let parts = RecentParts::of(t, segments, th);
     let mut lifted = vec![0.0; t.len()];
-    let mut grows = |slope: f64| {
+    let grows = |slope: f64| {
         for ((l, t), b) in lifted.iter_mut().zip(t).zip(&base) {
             *l = b + slope * t;
         }
@@ -362,6 +362,16 @@ pub fn detectable_slope(
         let rising = whole.rising(th.alpha).then_some(whole.slope);
         shape_of(th, rising, recent, above, change, level) == Shape::Growing
     };
+    smallest_passing(a, th, grows)
+}
+
+/// The smallest slope that `grows` accepts, for a series assessed as `a`:
+/// bracketed by doubling from the floors' own bound, then bisected.
+fn smallest_passing(
+    a: &Assessment,
+    th: &Thresholds,
+    mut grows: impl FnMut(f64) -> bool,
+) -> Option<f64> {
     // The floors alone set a lower bound on any slope that can pass.
     let floor = (th.min_absolute_change / a.span)
         .max(th.min_relative_change * a.level.abs() / a.span)
@@ -769,7 +779,7 @@ mod tests {
     }
 
     /// The search as it was first written: every step a full `assess` of
-    /// the lifted series. The fast search must agree with it.
+    /// the lifted series. The fast steps must agree with it.
     fn detectable_by_assess(
         t: &[f64],
         y: &[f64],
@@ -783,24 +793,7 @@ mod tests {
             let lifted: Vec<f64> = t.iter().zip(&base).map(|(t, y)| y + slope * t).collect();
             assess(t, &lifted, segments, th).is_ok_and(|a| a.growing())
         };
-        let mut high = (th.min_absolute_change / a.span)
-            .max(th.min_relative_change * a.level.abs() / a.span)
-            .max(f64::MIN_POSITIVE);
-        let mut doublings = 0;
-        while !grows(high) {
-            doublings += 1;
-            high *= 2.0;
-        }
-        let mut low = if doublings == 0 { 0.0 } else { high / 2.0 };
-        for _ in 0..8 {
-            let mid = (low + high) / 2.0;
-            if grows(mid) {
-                high = mid;
-            } else {
-                low = mid;
-            }
-        }
-        Some(high)
+        smallest_passing(&a, th, grows)
     }
 
     #[test]

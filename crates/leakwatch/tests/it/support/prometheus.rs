@@ -16,6 +16,20 @@ use std::time::{Duration, Instant};
 
 use super::{describe, scenario::free_port, scratch};
 
+/// Writes the OpenMetrics file `input` into TSDB blocks in `data` with
+/// promtool, then removes it.
+fn backfill(input: &Path, data: &Path) {
+    let mut cmd = Command::new("promtool");
+    cmd.args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(input)
+        .arg(data);
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run promtool ({e}); install it (Debian: apt-get install prometheus)")
+    });
+    assert!(out.status.success(), "{}", describe(&cmd, &out));
+    std::fs::remove_file(input).ok();
+}
+
 /// A running Prometheus over a backfilled history.
 pub struct Prometheus {
     /// `http://127.0.0.1:PORT` (or `https://localhost:PORT` with TLS).
@@ -50,15 +64,7 @@ impl Prometheus {
         let data = dir.path().join("data");
         let input = dir.path().join("fleet.om");
         write(&input);
-        let mut cmd = Command::new("promtool");
-        cmd.args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&input)
-            .arg(&data);
-        let out = cmd.output().unwrap_or_else(|e| {
-            panic!("cannot run promtool ({e}); install it (Debian: apt-get install prometheus)")
-        });
-        assert!(out.status.success(), "{}", describe(&cmd, &out));
-        std::fs::remove_file(&input).ok();
+        backfill(&input, &data);
 
         Prometheus::serve(dir, "global:\n  scrape_interval: 1m\n", web)
     }
@@ -88,15 +94,7 @@ impl Prometheus {
             std::fs::remove_dir_all(&tmp).ok();
             let input = cache.join("history.om");
             write(&input);
-            let mut cmd = Command::new("promtool");
-            cmd.args(["tsdb", "create-blocks-from", "openmetrics"])
-                .arg(&input)
-                .arg(&tmp);
-            let out = cmd.output().unwrap_or_else(|e| {
-                panic!("cannot run promtool ({e}); install it (Debian: apt-get install prometheus)")
-            });
-            assert!(out.status.success(), "{}", describe(&cmd, &out));
-            std::fs::remove_file(&input).ok();
+            backfill(&input, &tmp);
             std::fs::rename(&tmp, &blocks).unwrap();
         }
         let dir = scratch();
