@@ -32,17 +32,20 @@ pub(super) fn estimate(
     if verdict != Decision::Leak {
         return Some(out);
     }
-    let against =
+    // RSS is already assessed; only cgroup usage needs its own assessment.
+    let cgroup_a;
+    let (against, against_a) =
         if source == LimitSource::Cgroup && obs.cgroup.len() >= Thresholds::BYTES.min_points() {
-            &obs.cgroup
+            cgroup_a = assess_series(&obs.cgroup, &Thresholds::BYTES);
+            (&obs.cgroup, &cgroup_a)
         } else {
-            &obs.rss
+            (&obs.rss, rss_a)
         };
     let level = against.last().or_else(|| obs.heap.last()).unwrap_or(0.0);
     // The rate: the limited series' own when it rises, else RSS's, else
     // the heap's (a leak the process's memory has not shown yet).
-    let own = match assess_series(against, &Thresholds::BYTES) {
-        Ok(a) => rising(&a),
+    let own = match against_a {
+        Ok(a) => rising(a),
         Err(_) => raw_trend(against)
             .filter(|t| t.slope > 0.0)
             .map(|t| (t, None)),

@@ -224,20 +224,25 @@ fn a_restart_on_the_same_port_is_a_new_lifetime_and_the_gap_is_scrape_errors() {
     );
 }
 
+/// Runs `cmd`, requires exit code 2 (an error), and returns its stderr.
+fn exit_2_stderr(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        support::describe(cmd, &out)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_remote_target_that_does_not_answer_is_one_clear_error() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut cmd = support::leakwatch();
     cmd.args(["check", "--quiet", "--duration", "5s", "--pprof", &url]);
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        support::describe(&cmd, &out)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = exit_2_stderr(&mut cmd);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains(&url) && stderr.contains("connection refused"),
@@ -250,14 +255,7 @@ fn a_remote_target_that_does_not_answer_is_one_clear_error() {
     let mut cmd = support::leakwatch();
     cmd.args(["watch", "--quiet", "--duration", "5s", "--pprof", &svc.url])
         .args(["--metrics", &format!("{}/nope", svc.url)]);
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        support::describe(&cmd, &out)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = exit_2_stderr(&mut cmd);
     assert!(
         stderr.contains("--metrics") && stderr.contains("/nope") && stderr.contains("404"),
         "{stderr}"
